@@ -1,0 +1,1 @@
+"""The ``repscope`` command-line interface."""

@@ -1,0 +1,40 @@
+"""Entry point of the ``repscope`` command.
+
+Each command group lives in its own module and is mounted here.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ..errors import RepscopeError
+from . import measures_cmd
+
+app = typer.Typer(
+    name="repscope",
+    help="Compare neural-network representations: in what sense are two models alike?",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("measures")(measures_cmd.measures)
+
+
+@app.callback()
+def _root() -> None:
+    """repscope: verified representational similarity, from models to answers."""
+
+
+def main() -> None:
+    """Run the CLI; repscope errors become a one-line message and exit code 2."""
+    try:
+        app()
+    except RepscopeError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

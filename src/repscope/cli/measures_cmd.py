@@ -1,0 +1,56 @@
+"""``repscope measures``: the registry table."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..registry import list_measures
+
+_SHORT = {
+    "permutation": "perm",
+    "orthogonal": "orth",
+    "isotropic_scaling": "scale",
+    "translation": "shift",
+    "invertible_linear": "ilin",
+    "affine": "affine",
+}
+
+
+def _fmt(x: float) -> str:
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    return f"{x:g}"
+
+
+def measures(
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    family: str = typer.Option(None, "--family", help="Only measures of this family."),
+) -> None:
+    """List every registered measure with its metadata."""
+    infos = list_measures(family=family)
+    if as_json:
+        typer.echo(json.dumps([i.as_dict() for i in infos], indent=2))
+        return
+    table = Table(title=f"repscope measures ({len(infos)})")
+    for col in ("name", "family", "kind", "range", "sym", "metric", "invariances", "backend"):
+        table.add_column(col)
+    for i in infos:
+        lo, hi = i.value_range
+        inv = ",".join(_SHORT[v.value] for v in sorted(i.invariances, key=lambda v: v.value))
+        table.add_row(
+            i.name,
+            i.family,
+            i.kind,
+            f"[{_fmt(lo)}, {_fmt(hi)}]",
+            "yes" if i.symmetric else "no",
+            "yes" if i.metric else "no",
+            inv or "-",
+            i.backend,
+        )
+    Console(width=None if sys.stdout.isatty() else 200).print(table)

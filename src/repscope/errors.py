@@ -1,0 +1,54 @@
+"""Exceptions and warnings raised by repscope.
+
+Every failure that repscope detects in user input raises a subclass of
+:class:`RepscopeError` (itself a :class:`ValueError`, so generic handlers keep
+working).  Regimes where a measure is defined but uninformative (for example
+CCA with at least as many features as samples) emit a :class:`DegeneracyWarning`
+instead.  repscope never returns NaN silently: a non-finite result raises
+:class:`NonFiniteResultError`.
+"""
+
+from __future__ import annotations
+
+
+class RepscopeError(ValueError):
+    """Base class of every error repscope raises for bad input or configuration."""
+
+
+class InputShapeError(RepscopeError):
+    """An input has the wrong rank, is empty, or two inputs disagree in shape."""
+
+
+class InputValueError(RepscopeError):
+    """An input holds NaN/Inf, or has a non-numeric or complex dtype."""
+
+
+class InsufficientSamplesError(RepscopeError):
+    """Fewer samples than the measure needs."""
+
+
+class DegenerateInputError(RepscopeError):
+    """The measure is undefined for this input (e.g. an all-constant representation)."""
+
+
+class UnknownMeasureError(RepscopeError, KeyError):
+    """No measure is registered under this name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidParameterError(RepscopeError):
+    """A measure parameter is unknown or out of its allowed range."""
+
+
+class NonFiniteResultError(RepscopeError):
+    """A computation produced NaN or Inf; repscope raises instead of returning it."""
+
+
+class RepscopeWarning(UserWarning):
+    """Base class of repscope warnings."""
+
+
+class DegeneracyWarning(RepscopeWarning):
+    """The measure is defined but degenerate in this regime (e.g. d >= n for CCA)."""

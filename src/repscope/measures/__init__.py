@@ -1,0 +1,3 @@
+"""Built-in measures; importing this package registers them all."""
+
+from . import cca, cka, procrustes  # noqa: F401

@@ -1,0 +1,176 @@
+"""The :class:`Measure` base class shared by every registered measure.
+
+A measure is a small object configured by keyword parameters and called on a
+pair of representations::
+
+    m = repscope.measure("cka", kernel="rbf")
+    m(X, Y)              # -> Python float
+    m.compute(X, Y)      # -> 0-d backend scalar (differentiable for torch input)
+
+For reuse across many pairs, :meth:`Measure.prepare` turns one representation
+into a cached object (centred data, a Gram matrix, an RDM, neighbour lists) and
+:meth:`Measure.compare_prepared` compares two prepared objects.  Measures with
+the same :meth:`prepare_key` share prepared objects.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+from .._array import Array, is_torch, namespace, to_float, to_numpy
+from ..errors import InputShapeError, InvalidParameterError, NonFiniteResultError
+from ..metadata import Invariance, MeasureInfo
+from ..validation import as_representation, check_not_constant
+
+__all__ = ["Measure", "Prepared"]
+
+
+class Prepared:
+    """A representation prepared once for one kind of comparison.
+
+    Attributes
+    ----------
+    data : the validated float64 representation (backend array).
+    n : number of samples.
+    cache : measure-specific derived quantities (Gram matrix, RDM, ranks...).
+    """
+
+    __slots__ = ("data", "n", "cache")
+
+    def __init__(self, data: Array, cache: dict[str, Any] | None = None) -> None:
+        self.data = data
+        self.n = int(data.shape[0])
+        self.cache = {} if cache is None else cache
+
+    def __repr__(self) -> str:
+        return f"Prepared(n={self.n}, d={int(self.data.shape[1])}, cache={sorted(self.cache)})"
+
+
+class Measure:
+    """Base class: subclass it, set ``info`` and implement :meth:`_compare`.
+
+    Subclasses implement ``_compare(self, px, py) -> scalar`` on
+    :class:`Prepared` inputs and may override :meth:`_prepare` to add cached
+    quantities to ``Prepared.cache``.  Parameter validation goes in
+    :meth:`_check_params`.
+    """
+
+    info: ClassVar[MeasureInfo]
+    #: whether each representation must vary across samples
+    requires_variance: ClassVar[bool] = True
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.info.params))
+        if unknown:
+            allowed = ", ".join(sorted(self.info.params)) or "none"
+            raise InvalidParameterError(
+                f"{self.info.name}: unknown parameter(s) {', '.join(unknown)}; allowed: {allowed}"
+            )
+        self.params: dict[str, Any] = {**self.info.params, **params}
+        self._check_params()
+
+    # ------------------------------------------------------------------ API
+    @property
+    def invariances(self) -> frozenset[Invariance]:
+        """Invariances of this configured instance (may be more than ``info`` for some params)."""
+        return self.info.invariances
+
+    def __call__(self, X: Any, Y: Any) -> float:
+        """Compute the measure and return a Python float (raises instead of NaN)."""
+        return to_float(self.compute(X, Y))
+
+    def compute(self, X: Any, Y: Any) -> Array:
+        """Compute the measure; returns a 0-d float64 array in the input's backend."""
+        px, py = self.prepare(X, "X"), self.prepare(Y, "Y")
+        return self.compare_prepared(px, py)
+
+    def prepare(self, X: Any, name: str = "X") -> Prepared:
+        """Validate one representation and precompute what comparisons reuse."""
+        x = as_representation(X, name, min_samples=self.info.min_samples)
+        if self.info.backend == "numpy" and is_torch(x):
+            x = to_numpy(x)
+        if self.requires_variance:
+            check_not_constant(x, name, self.info.name)
+        p = Prepared(x)
+        self._prepare(p)
+        return p
+
+    def compare_prepared(self, px: Prepared, py: Prepared) -> Array:
+        """Compare two prepared representations (same samples, same order)."""
+        if px.n != py.n:
+            raise InputShapeError(
+                f"X and Y must have the same number of samples (rows), got {px.n} and {py.n}; "
+                "rows must correspond to the same inputs"
+            )
+        if is_torch(px.data) != is_torch(py.data):
+            raise InputShapeError(
+                "X and Y must both be NumPy arrays or both torch tensors; convert one explicitly"
+            )
+        if self.info.same_dim and px.data.shape[1] != py.data.shape[1]:
+            raise InputShapeError(
+                f"{self.info.name} needs X and Y of equal width, got "
+                f"{px.data.shape[1]} and {py.data.shape[1]}"
+            )
+        value = self._compare(px, py)
+        return self._finalize(value, px.data)
+
+    @classmethod
+    def example_params(cls, n: int, rng: Any) -> dict[str, Any]:
+        """Parameters the conformance suite must pass for ``n`` samples (e.g. labels)."""
+        return {}
+
+    def prepare_key(self) -> tuple[Any, ...]:
+        """Measures returning equal keys can share :class:`Prepared` objects."""
+        return (type(self).__name__, tuple(sorted(self.params.items(), key=lambda kv: kv[0])))
+
+    # ---------------------------------------------------------- subclassing
+    def _check_params(self) -> None:
+        """Validate ``self.params``; raise :class:`InvalidParameterError`."""
+
+    def _prepare(self, p: Prepared) -> None:
+        """Fill ``p.cache``; default: nothing."""
+
+    def _compare(self, px: Prepared, py: Prepared) -> Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _finalize(self, value: Any, ref: Array) -> Array:
+        xp = namespace(ref)
+        if not hasattr(value, "shape"):
+            value = xp.asarray(float(value), dtype=xp.float64)
+            if is_torch(ref):
+                value = value.to(ref.device)
+        v = to_float(value)
+        if not math.isfinite(v):
+            raise NonFiniteResultError(
+                f"{self.info.name} produced a non-finite value ({v}); the inputs are degenerate "
+                "for this measure"
+            )
+        return value
+
+    # -------------------------------------------------------------- helpers
+    def _param_in(self, name: str, allowed: tuple[Any, ...]) -> None:
+        if self.params[name] not in allowed:
+            raise InvalidParameterError(
+                f"{self.info.name}: {name} must be one of {allowed}, got {self.params[name]!r}"
+            )
+
+    def _param_range(
+        self, name: str, lo: float, hi: float = math.inf, *, integer: bool = False,
+        allow_none: bool = False,
+    ) -> None:
+        v = self.params[name]
+        if v is None and allow_none:
+            return
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if integer:
+            ok = ok and float(v).is_integer()
+        if not ok or not lo <= v <= hi:
+            kind = "an integer" if integer else "a number"
+            raise InvalidParameterError(
+                f"{self.info.name}: {name} must be {kind} in [{lo}, {hi}], got {v!r}"
+            )
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"

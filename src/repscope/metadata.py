@@ -1,0 +1,164 @@
+"""Measure metadata: what a measure is, what it is invariant to, what it assumes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Invariance(str, Enum):
+    """Transformations ``T`` with ``m(X, T(Y)) == m(X, Y)`` (applied to one side).
+
+    The classes are nested: permutation ⊂ orthogonal ⊂ invertible linear ⊂
+    affine, and translation ⊂ affine.
+    """
+
+    PERMUTATION = "permutation"
+    ORTHOGONAL = "orthogonal"
+    ISOTROPIC_SCALING = "isotropic_scaling"
+    TRANSLATION = "translation"
+    INVERTIBLE_LINEAR = "invertible_linear"
+    AFFINE = "affine"
+
+
+#: Invariances implied by a declared one (a measure must declare them too).
+IMPLIED: dict[Invariance, frozenset[Invariance]] = {
+    Invariance.ORTHOGONAL: frozenset({Invariance.PERMUTATION}),
+    Invariance.INVERTIBLE_LINEAR: frozenset(
+        {Invariance.ORTHOGONAL, Invariance.PERMUTATION, Invariance.ISOTROPIC_SCALING}
+    ),
+    Invariance.AFFINE: frozenset(
+        {
+            Invariance.INVERTIBLE_LINEAR,
+            Invariance.ORTHOGONAL,
+            Invariance.PERMUTATION,
+            Invariance.ISOTROPIC_SCALING,
+            Invariance.TRANSLATION,
+        }
+    ),
+}
+
+FAMILIES = (
+    "cca",
+    "alignment",
+    "kernel",
+    "rsm",
+    "neighbourhood",
+    "information",
+    "statistic",
+    "functional",
+    "identifiability",
+    "custom",
+)
+
+
+@dataclass(frozen=True)
+class MeasureInfo:
+    """Everything repscope and its users need to know about a measure.
+
+    Attributes
+    ----------
+    name : canonical registry name.
+    family : one of :data:`FAMILIES`.
+    kind : ``"similarity"`` (larger = more alike) or ``"distance"`` (0 = identical).
+    value_range : closed interval of possible values (``math.inf`` allowed).
+    symmetric : ``m(X, Y) == m(Y, X)``.
+    metric : satisfies the triangle inequality (and symmetry, identity).
+    invariances : transformations of one argument that leave the value unchanged.
+    assumptions : plain-language assumptions and caveats.
+    reference : citation for the definition.
+    backend : ``"array_api"`` (runs natively on NumPy and torch, incl. CUDA) or
+        ``"numpy"`` (converts torch input to NumPy explicitly).
+    differentiable : gradients flow through torch inputs.
+    min_samples : smallest number of samples accepted.
+    same_dim : X and Y must have equal widths.
+    input_kind : ``"representation"``, ``"logits"`` or ``"labels"``-like outputs.
+    params : parameter names with their defaults.
+    identity_value : value of ``m(X, X)``; defaults to the top of the range for a
+        similarity and 0 for a distance.
+    stochastic : uses randomness (controlled by a ``seed`` parameter).
+    variants : parameter settings the conformance suite checks (``({},)`` = defaults).
+        Invariances may depend on parameters: see :attr:`Measure.invariances`.
+    """
+
+    name: str
+    family: str
+    kind: str
+    value_range: tuple[float, float]
+    symmetric: bool
+    metric: bool
+    invariances: frozenset[Invariance]
+    assumptions: str
+    reference: str
+    backend: str = "array_api"
+    differentiable: bool = False
+    min_samples: int = 3
+    same_dim: bool = False
+    input_kind: str = "representation"
+    params: dict[str, Any] = field(default_factory=dict)
+    identity_value: float | None = None
+    stochastic: bool = False
+    variants: tuple[dict[str, Any], ...] = ({},)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("similarity", "distance"):
+            raise ValueError(f"{self.name}: kind must be 'similarity' or 'distance'")
+        if self.family not in FAMILIES:
+            raise ValueError(f"{self.name}: family {self.family!r} not in {FAMILIES}")
+        if self.backend not in ("array_api", "numpy"):
+            raise ValueError(f"{self.name}: backend must be 'array_api' or 'numpy'")
+        lo, hi = self.value_range
+        if not lo <= hi:
+            raise ValueError(f"{self.name}: empty value range {self.value_range}")
+        inv = frozenset(Invariance(i) for i in self.invariances)
+        object.__setattr__(self, "invariances", inv)
+        for declared in inv:
+            missing = IMPLIED.get(declared, frozenset()) - inv
+            if missing:
+                names = ", ".join(sorted(m.value for m in missing))
+                raise ValueError(
+                    f"{self.name}: invariance to {declared.value} implies {names}; declare them"
+                )
+        if self.metric and not self.symmetric:
+            raise ValueError(f"{self.name}: a metric must be symmetric")
+
+    @property
+    def identity(self) -> float:
+        """Value of ``m(X, X)``."""
+        if self.identity_value is not None:
+            return self.identity_value
+        return self.value_range[1] if self.kind == "similarity" else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        lo, hi = self.value_range
+        return {
+            "name": self.name,
+            "family": self.family,
+            "kind": self.kind,
+            "range": [_json_num(lo), _json_num(hi)],
+            "symmetric": self.symmetric,
+            "metric": self.metric,
+            "invariances": sorted(i.value for i in self.invariances),
+            "assumptions": self.assumptions,
+            "reference": self.reference,
+            "backend": self.backend,
+            "differentiable": self.differentiable,
+            "min_samples": self.min_samples,
+            "same_dim": self.same_dim,
+            "input_kind": self.input_kind,
+            "params": {k: _json_param(v) for k, v in self.params.items()},
+        }
+
+
+def _json_num(x: float) -> float | str:
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return x
+
+
+def _json_param(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return repr(v)

@@ -1,0 +1,197 @@
+"""Shared input validation for every measure.
+
+All checks raise a :class:`repscope.errors.RepscopeError` subclass with a
+message that names the offending argument and what was expected.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ._array import Array, float64, is_torch, namespace
+from .errors import (
+    DegeneracyWarning,
+    DegenerateInputError,
+    InputShapeError,
+    InputValueError,
+    InsufficientSamplesError,
+)
+
+__all__ = [
+    "as_representation",
+    "check_pair",
+    "check_not_constant",
+    "flatten_tokens",
+    "warn_degenerate",
+]
+
+
+def _coerce(x: Any, name: str) -> Array:
+    """Turn lists/scalars into NumPy arrays; leave NumPy/torch arrays alone."""
+    if is_torch(x):
+        return x
+    if isinstance(x, np.ndarray):
+        return x
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as exc:
+        raise InputValueError(f"{name} could not be converted to an array: {exc}") from exc
+    return arr
+
+
+def _check_dtype(x: Array, name: str) -> None:
+    if is_torch(x):
+        if x.dtype.is_complex:
+            raise InputValueError(f"{name} has complex dtype {x.dtype}; repscope needs real values")
+        if x.dtype == _bool_torch():
+            raise InputValueError(f"{name} has boolean dtype; cast it to a float dtype first")
+        return
+    kind = x.dtype.kind
+    if kind == "c":
+        raise InputValueError(f"{name} has complex dtype {x.dtype}; repscope needs real values")
+    if kind not in "iuf":
+        raise InputValueError(
+            f"{name} has non-numeric dtype {x.dtype}; expected integer or floating values"
+        )
+
+
+def _bool_torch() -> Any:
+    import torch
+
+    return torch.bool
+
+
+def as_representation(
+    x: Any,
+    name: str = "X",
+    *,
+    ndim: int = 2,
+    min_samples: int = 1,
+    finite: bool = True,
+    cast: bool = True,
+) -> Array:
+    """Validate one representation matrix and promote it to float64.
+
+    Parameters
+    ----------
+    x : array-like or torch.Tensor, shape (n, d)
+        Rows are samples (inputs), columns are features (units).
+    name : str
+        Argument name used in error messages.
+    ndim : int
+        Required rank (2 for representations; 1 for label vectors).
+    min_samples : int
+        Smallest allowed ``n``.
+    finite : bool
+        Reject NaN and Inf.
+    cast : bool
+        Promote to float64 (the accumulation dtype).
+
+    Raises
+    ------
+    InputShapeError, InputValueError, InsufficientSamplesError
+    """
+    x = _coerce(x, name)
+    _check_dtype(x, name)
+    shape = tuple(x.shape)
+    if len(shape) != ndim:
+        hint = ""
+        if ndim == 2 and len(shape) == 1:
+            hint = " (a single feature? reshape to (n, 1); a single sample? reshape to (1, d))"
+        elif ndim == 2 and len(shape) >= 3:
+            hint = (
+                " (token or spatial activations? use repscope.flatten_tokens(x) to make the "
+                "(n, t, d) -> (n*t, d) choice explicit, or pool over tokens first)"
+            )
+        raise InputShapeError(f"{name} must be {ndim}-D, got shape {shape}{hint}")
+    if any(s == 0 for s in shape):
+        raise InputShapeError(f"{name} is empty (shape {shape})")
+    if shape[0] < min_samples:
+        raise InsufficientSamplesError(
+            f"{name} has {shape[0]} samples; this measure needs at least {min_samples}"
+        )
+    if cast:
+        x = float64(x)
+    if finite:
+        xp = namespace(x)
+        if x.dtype in (getattr(xp, "float64", None), getattr(xp, "float32", None)) or cast:
+            ok = bool(xp.all(xp.isfinite(x)))
+        else:
+            ok = True
+        if not ok:
+            raise InputValueError(f"{name} contains NaN or Inf values")
+    return x
+
+
+def check_pair(
+    X: Any,
+    Y: Any,
+    *,
+    min_samples: int = 2,
+    same_dim: bool = False,
+    cast: bool = True,
+) -> tuple[Array, Array]:
+    """Validate a pair of representations that must share their samples.
+
+    Raises :class:`InputShapeError` if the numbers of samples differ (or widths,
+    when ``same_dim``), plus every check of :func:`as_representation`.
+    """
+    X = as_representation(X, "X", min_samples=min_samples, cast=cast)
+    Y = as_representation(Y, "Y", min_samples=min_samples, cast=cast)
+    if X.shape[0] != Y.shape[0]:
+        raise InputShapeError(
+            f"X and Y must have the same number of samples (rows), got {X.shape[0]} and "
+            f"{Y.shape[0]}; rows must correspond to the same inputs"
+        )
+    if same_dim and X.shape[1] != Y.shape[1]:
+        raise InputShapeError(
+            f"this measure needs X and Y of equal width, got {X.shape[1]} and {Y.shape[1]}"
+        )
+    if is_torch(X) != is_torch(Y):
+        raise InputValueError(
+            "X and Y must both be NumPy arrays or both torch tensors; convert one explicitly"
+        )
+    if is_torch(X) and X.device != Y.device:
+        raise InputValueError(f"X is on {X.device} but Y is on {Y.device}")
+    return X, Y
+
+
+def check_not_constant(x: Array, name: str, measure: str) -> None:
+    """Raise :class:`DegenerateInputError` when every row of ``x`` is identical."""
+    xp = namespace(x)
+    if not bool(xp.any(x != x[0:1, ...])):
+        raise DegenerateInputError(
+            f"{name} is constant across samples (all rows identical); {measure} is undefined "
+            "for a representation without variance"
+        )
+
+
+def warn_degenerate(message: str, stacklevel: int = 3) -> None:
+    """Emit a :class:`DegeneracyWarning` (documented degenerate regime)."""
+    warnings.warn(message, DegeneracyWarning, stacklevel=stacklevel)
+
+
+def flatten_tokens(x: Any) -> Array:
+    """Flatten token or spatial activations into a 2-D sample matrix.
+
+    ``(n, t, d)`` token activations become ``(n * t, d)``: every token is a
+    sample.  ``(n, c, h, w)`` convolutional maps become ``(n * h * w, c)``:
+    every spatial position is a sample and channels are features.  The two
+    representations being compared must be flattened the same way so rows
+    still correspond.  To compare whole inputs instead, pool over tokens or
+    positions before calling a measure (see :mod:`repscope.extract`).
+    """
+    x = _coerce(x, "x")
+    shape = tuple(x.shape)
+    if len(shape) == 3:
+        n, t, d = shape
+        return x.reshape(n * t, d)
+    if len(shape) == 4:
+        n, c, h, w = shape
+        xp = namespace(x)
+        moved = xp.permute_dims(x, (0, 2, 3, 1))
+        return xp.reshape(moved, (n * h * w, c))
+    raise InputShapeError(f"flatten_tokens expects a 3-D or 4-D array, got shape {shape}")
