@@ -72,6 +72,11 @@ class Measure:
 
     # ------------------------------------------------------------------ API
     @property
+    def backend(self) -> str:
+        """``"array_api"`` or ``"numpy"`` for this configured instance (default: ``info``)."""
+        return self.info.backend
+
+    @property
     def invariances(self) -> frozenset[Invariance]:
         """Invariances of this configured instance (may be more than ``info`` for some params)."""
         return self.info.invariances
@@ -88,7 +93,7 @@ class Measure:
     def prepare(self, X: Any, name: str = "X") -> Prepared:
         """Validate one representation and precompute what comparisons reuse."""
         x = as_representation(X, name, min_samples=self.info.min_samples)
-        if self.info.backend == "numpy" and is_torch(x):
+        if self.backend == "numpy" and is_torch(x):
             x = to_numpy(x)
         if self.requires_variance:
             check_not_constant(x, name, self.info.name)
