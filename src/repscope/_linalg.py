@@ -49,7 +49,6 @@ def range_basis(a: Array, tol: float | None = None) -> tuple[Array, Array]:
 
     Eigenvalues below ``tol`` (default :func:`rank_tol`) are dropped.
     """
-    xp = namespace(a)
     w, v = psd_eigh(a)
     cut = rank_tol(w, a.shape[0]) if tol is None else tol
     keep = w > cut

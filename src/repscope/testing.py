@@ -207,7 +207,7 @@ def _check_invariances(m: Measure, rng: np.random.Generator) -> None:
             for _ in range(3):
                 x, y = example_pair(m, rng)
                 a = _value(m, x, y)
-                b = _transformed(m, x, y, lambda z: apply_invariance(inv, z, rng), side)
+                b = _transformed(m, x, y, lambda z, inv=inv: apply_invariance(inv, z, rng), side)
                 assert _close(a, b, rtol=1e-6, atol=1e-8), (
                     f"declared invariant to {inv.value} but value moved {a} -> {b} when "
                     f"transforming {'XY'[side]}"
@@ -221,7 +221,7 @@ def _check_non_invariances(m: Measure, rng: np.random.Generator) -> None:
             x, y = example_pair(m, rng)
             a = _value(m, x, y)
             side = _sides(m)[trial % len(_sides(m))]
-            b = _transformed(m, x, y, lambda z: break_invariance(inv, z, rng), side)
+            b = _transformed(m, x, y, lambda z, inv=inv: break_invariance(inv, z, rng), side)
             if not _close(a, b, rtol=1e-5, atol=1e-7):
                 break
         else:
@@ -281,7 +281,9 @@ def _expect(exc: type[RepscopeError], fn: Callable[[], Any], what: str) -> None:
     except exc:
         return
     except Exception as e:  # noqa: BLE001
-        raise AssertionError(f"{what}: raised {type(e).__name__}: {e}, expected {exc.__name__}")
+        raise AssertionError(
+            f"{what}: raised {type(e).__name__}: {e}, expected {exc.__name__}"
+        ) from e
     raise AssertionError(f"{what}: no error raised, expected {exc.__name__}")
 
 
