@@ -12,6 +12,7 @@ See the README for the measure table and the documentation in ``docs/``.
 
 from __future__ import annotations
 
+from . import testing
 from .errors import (
     DegeneracyWarning,
     DegenerateInputError,
@@ -54,5 +55,6 @@ __all__ = [
     "measure_class",
     "measure_info",
     "register",
+    "testing",
     "unregister",
 ]
