@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.repscope-installed
 TORCH  ?= torch==2.13.0
 EXTRAS ?= ml,hf,store,test
 
-.PHONY: demo test lint env clean
+.PHONY: demo test lint env browser clean
 
 env: $(STAMP)
 
@@ -25,8 +25,13 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(PY) examples/quickstart.py
 
-test: $(STAMP)
-	$(PY) -m pytest -n 2 -q
+# Headless Chromium for the report's end-to-end browser test (Debian packages).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver)
+
+test: $(STAMP) browser
+	REPSCOPE_REQUIRE_BROWSER=1 $(PY) -m pytest -n 2 -q
 	$(PY) -m ruff check src tests benchmarks examples
 
 lint: $(STAMP)
