@@ -77,6 +77,11 @@ class Measure:
         return self.info.backend
 
     @property
+    def differentiable(self) -> bool:
+        """Whether gradients flow through torch inputs for this configured instance."""
+        return self.info.differentiable
+
+    @property
     def invariances(self) -> frozenset[Invariance]:
         """Invariances of this configured instance (may be more than ``info`` for some params)."""
         return self.info.invariances

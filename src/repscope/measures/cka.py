@@ -4,13 +4,32 @@ Formulas
 --------
 With kernel matrices K (of X) and L (of Y) and centring H = I − 11ᵀ/n::
 
-    HSIC(K, L) = tr(K H L H) / (n − 1)²                  (biased; Gretton et al. 2005)
-    CKA(K, L)  = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))
+    HSIC_b(K, L) = tr(K H L H) / (n − 1)²                 (biased; Gretton et al. 2005)
+    HSIC_u(K, L) = [tr(K̊L̊) + 1ᵀK̊1·1ᵀL̊1/((n−1)(n−2)) − 2·1ᵀK̊L̊1/(n−2)] / (n(n−3))
+                                                         (unbiased; Song et al. 2012)
+    CKA(K, L)    = HSIC(K, L) / sqrt(HSIC(K, K) · HSIC(L, L))
 
-For the linear kernel K = XXᵀ this equals ‖X̃ᵀỸ‖²_F / (‖X̃ᵀX̃‖_F ‖ỸᵀỸ‖_F) on
-column-centred X̃, Ỹ (Kornblith et al. 2019), the feature-space form used
-when it is cheaper.  ``debiased=True`` replaces HSIC by the unbiased estimator
-of Song et al. (2012) (via U-centring).
+where K̊ is K with its diagonal set to zero.  HSIC_u equals the U-centred inner
+product ⟨Ũ(K), Ũ(L)⟩/(n(n−3)) (Székely & Rizzo 2014), which is how it is computed.
+
+Two exact computation paths for the linear kernel K = XXᵀ
+---------------------------------------------------------
+* Gram space (n × n), cheaper when n < d.
+* Feature space (d × d), with X̃, Ỹ column-centred, S = X̃ᵀỸ and the squared
+  row norms aᵢ = ‖x̃ᵢ‖², bᵢ = ‖ỹᵢ‖² (Kornblith et al. 2019)::
+
+      biased:    HSIC_b = ‖X̃ᵀỸ‖²_F / (n − 1)²
+      unbiased:  HSIC_u = [‖X̃ᵀỸ‖²_F − Σᵢaᵢbᵢ + tr(X̃ᵀX̃) tr(ỸᵀỸ)/((n−1)(n−2))
+                           − 2 Σᵢaᵢbᵢ/(n−2)] / (n(n−3))
+
+  (the unbiased estimator is translation invariant, so centring first is
+  allowed; then K̊1 = −a and 1ᵀK̊1 = −tr(X̃ᵀX̃)).  The biased form depends on
+  the data only through second moments, so it also streams
+  (:meth:`MomentMeasure.from_moments`); the unbiased one needs Σᵢaᵢbᵢ, a
+  fourth-order statistic, and is computed from the data.
+
+The path is chosen by cost (:func:`repscope.measures._moment.choose_gram`);
+both give the same value up to rounding.
 """
 
 from __future__ import annotations
@@ -18,13 +37,16 @@ from __future__ import annotations
 from typing import Any
 
 from .._array import Array, namespace
+from ..errors import DegenerateInputError
 from ..metadata import Invariance, MeasureInfo
 from ..moments import SecondMoments
 from ..registry import register
 from ..validation import warn_degenerate
 from ._kernels import double_center, hsic_biased, hsic_unbiased, rbf_kernel, u_center
-from ._moment import MomentMeasure
+from ._moment import MomentMeasure, choose_gram
 from .base import Prepared
+
+__all__ = ["CKA", "HSIC"]
 
 _ORTHO_SCALE_SHIFT = frozenset(
     {
@@ -35,11 +57,12 @@ _ORTHO_SCALE_SHIFT = frozenset(
     }
 )
 
+#: below this many samples HSIC estimates are flagged (DegeneracyWarning)
 _HSIC_SMALL_N = 20
 
 
 class _KernelMixin(MomentMeasure):
-    """Shared kernel preparation for CKA and HSIC."""
+    """Shared kernel preparation and path selection for CKA and HSIC."""
 
     has_gram_path = True
 
@@ -47,33 +70,92 @@ class _KernelMixin(MomentMeasure):
         self._param_in("kernel", ("linear", "rbf"))
         self._param_range("sigma", 1e-6)
         self._param_in("debiased", (True, False))
-        if self.params["debiased"] and self.info.min_samples < 4:  # pragma: no cover
-            raise AssertionError("debiased HSIC needs n >= 4")
 
     @property
     def supports_moments(self) -> bool:
         return self.params["kernel"] == "linear" and not self.params["debiased"]
 
-    def use_gram(self, n: int, dx: int, dy: int) -> bool:
-        if not self.supports_moments:
-            return True
-        return super().use_gram(n, dx, dy)
+    def prepare_key(self) -> tuple[Any, ...]:
+        # Every cached entry is keyed by its kernel settings, so CKA and HSIC of
+        # any configuration can share prepared representations.
+        return ("kernel-measures",)
 
+    def use_gram(self, n: int, dx: int, dy: int) -> bool:
+        if self.params["kernel"] != "linear":
+            return True
+        return choose_gram(n, dx, dy)
+
+    # ---------------------------------------------------------------- kernels
     def _centered_kernel(self, p: Prepared) -> Array:
-        key = ("ukernel" if self.params["debiased"] else "ckernel", self.params["kernel"],
-               self.params["sigma"])
+        """Double-centred (biased) or U-centred (debiased) kernel matrix, cached."""
+        kernel, debiased = self.params["kernel"], self.params["debiased"]
+        key = (
+            "ukernel" if debiased else "ckernel",
+            kernel,
+            self.params["sigma"] if kernel == "rbf" else None,
+        )
         k = p.cache.get(key)
         if k is None:
-            if self.params["kernel"] == "linear":
-                raw = self._gram(p)
+            if kernel == "linear":
+                raw = self._gram(p)  # Gram of the centred data: already double-centred
+                k = u_center(raw) if debiased else raw
             else:
                 raw = rbf_kernel(p.data, self.params["sigma"])
-            k = u_center(raw) if self.params["debiased"] else double_center(raw)
+                k = u_center(raw) if debiased else double_center(raw)
             p.cache[key] = k
         return k
 
     def _hsic(self, k: Array, l: Array) -> Array:
         return hsic_unbiased(k, l) if self.params["debiased"] else hsic_biased(k, l)
+
+    # ------------------------------------------------------ feature space, unbiased
+    def _row_norms2(self, p: Prepared) -> Array:
+        a = p.cache.get("rownorm2")
+        if a is None:
+            xp = namespace(p.data)
+            xc = p.cache["centered"]
+            a = p.cache["rownorm2"] = xp.sum(xc * xc, axis=1)
+        return a
+
+    def _hsic_u_features(self, s: Array, a: Array, b: Array, tra: Array, trb: Array,
+                         n: int) -> Array:
+        """Unbiased linear HSIC from ``S = X̃ᵀỸ``, row norms and traces (module docstring)."""
+        xp = namespace(s)
+        ab = xp.sum(a * b)
+        num = (xp.sum(s * s) - ab + tra * trb / ((n - 1) * (n - 2)) - 2.0 * ab / (n - 2))
+        return num / (n * (n - 3))
+
+    def _hsic_u_triplet(self, px: Prepared, py: Prepared) -> tuple[Array, Array, Array]:
+        """(HSIC_u(X,Y), HSIC_u(X,X), HSIC_u(Y,Y)) for the linear kernel, feature space."""
+        xp = namespace(px.data)
+        n = px.n
+        sxx, syy = self._self_moment(px), self._self_moment(py)
+        sxy = px.cache["centered"].T @ py.cache["centered"]
+        a, b = self._row_norms2(px), self._row_norms2(py)
+        tra, trb = xp.linalg.trace(sxx), xp.linalg.trace(syy)
+        return (
+            self._hsic_u_features(sxy, a, b, tra, trb, n),
+            self._hsic_u_features(sxx, a, a, tra, tra, n),
+            self._hsic_u_features(syy, b, b, trb, trb, n),
+        )
+
+    # ---------------------------------------------------------------- dispatch
+    def _compare(self, px: Prepared, py: Prepared) -> Array:
+        n, dx, dy = px.n, int(px.data.shape[1]), int(py.data.shape[1])
+        self._check_regime(n, dx, dy)
+        if self.use_gram(n, dx, dy):
+            return self._from_grams(None, None, px, py)
+        if self.params["debiased"]:
+            return self._from_hsic_triplet(*self._hsic_u_triplet(px, py))
+        return self._from_moments(self._moments(px, py))
+
+    def _from_grams(self, kx: Array | None, ky: Array | None, px: Prepared,
+                    py: Prepared) -> Any:
+        k, l = self._centered_kernel(px), self._centered_kernel(py)
+        return self._from_hsic_triplet(self._hsic(k, l), self._hsic(k, k), self._hsic(l, l))
+
+    def _from_hsic_triplet(self, hxy: Array, hxx: Array, hyy: Array) -> Any:
+        raise NotImplementedError  # pragma: no cover - abstract
 
     def _check_regime(self, n: int, dx: int, dy: int) -> None:
         if n < _HSIC_SMALL_N:
@@ -88,28 +170,40 @@ class _KernelMixin(MomentMeasure):
 class CKA(_KernelMixin):
     r"""Centred kernel alignment (Kornblith et al. 2019).
 
-    ``CKA = HSIC(K, L) / sqrt(HSIC(K, K) · HSIC(L, L))``; see the module
-    docstring for the estimators.
+    ``CKA(X, Y) = HSIC(K, L) / sqrt(HSIC(K, K) · HSIC(L, L))`` with K, L the
+    kernel matrices of X and Y; for the linear kernel and the biased estimator
+    this is ``‖X̃ᵀỸ‖²_F / (‖X̃ᵀX̃‖_F ‖ỸᵀỸ‖_F)`` on column-centred X̃, Ỹ.  See
+    the module docstring for both estimators and both computation paths.
 
     Parameters
     ----------
-    kernel : {"linear", "rbf"}
-        ``rbf`` uses ``exp(-‖xi − xj‖² / (2σ²))`` with σ = ``sigma`` × the median
-        pairwise distance (so it stays invariant to isotropic scaling).
+    kernel : {"linear", "rbf"}, default "linear"
+        ``rbf`` uses ``k(xᵢ, xⱼ) = exp(−‖xᵢ − xⱼ‖² / (2σ²))`` with
+        σ = ``sigma`` × the median pairwise Euclidean distance of that
+        representation (so it stays invariant to isotropic scaling).
     sigma : float, default 0.8
-        Bandwidth as a fraction of the median distance (rbf only).
+        RBF bandwidth as a fraction of the median distance (ignored for linear).
     debiased : bool, default False
-        Use the unbiased HSIC estimator (Song et al. 2012); values may be negative.
+        Use the unbiased HSIC estimator of Song et al. (2012).  Removes the
+        small-n inflation of the biased estimator; values may then be negative.
 
     Invariances
     -----------
     Orthogonal transforms (hence permutations), isotropic scaling and
-    translation; *not* invertible linear maps.
+    translation, for both kernels and both estimators; *not* invertible linear
+    maps.
+
+    Assumptions
+    -----------
+    Rows of X and Y are paired samples.  The biased estimator lies in [0, 1]
+    and is inflated for small n (≈ 0.2 for independent Gaussians at n = 32);
+    the debiased one lies in [−1, 1].  n >= 4.
 
     References
     ----------
     Kornblith, Norouzi, Lee & Hinton, "Similarity of Neural Network
-    Representations Revisited", ICML 2019.
+    Representations Revisited", ICML 2019.  Song, Smola, Gretton, Bedo &
+    Borgwardt, "Feature Selection via Dependence Maximization", JMLR 2012.
     """
 
     info = MeasureInfo(
@@ -121,13 +215,18 @@ class CKA(_KernelMixin):
         metric=False,
         invariances=_ORTHO_SCALE_SHIFT,
         assumptions="Rows are paired samples; biased estimator is inflated for small n "
-        "(use debiased=True); 0 <= value <= 1 for the biased estimator.",
+        "(use debiased=True); 0 <= value <= 1 for the biased estimator, [-1, 1] debiased.",
         reference="Kornblith et al., Similarity of Neural Network Representations Revisited, "
         "ICML 2019; Song et al., Feature Selection via Dependence Maximization, JMLR 2012",
         differentiable=True,
         min_samples=4,
         params={"kernel": "linear", "sigma": 0.8, "debiased": False},
-        variants=({}, {"kernel": "rbf"}, {"debiased": True}),
+        variants=(
+            {},
+            {"kernel": "rbf"},
+            {"debiased": True},
+            {"kernel": "rbf", "debiased": True, "sigma": 2.0},
+        ),
     )
 
     def _from_moments(self, mom: SecondMoments) -> Any:
@@ -136,24 +235,33 @@ class CKA(_KernelMixin):
         den = xp.sqrt(xp.sum(mom.sxx * mom.sxx)) * xp.sqrt(xp.sum(mom.syy * mom.syy))
         return num / den
 
-    def _from_grams(self, kx: Array, ky: Array, px: Prepared, py: Prepared) -> Any:
-        xp = namespace(kx)
-        k, l = self._centered_kernel(px), self._centered_kernel(py)
-        hkl = self._hsic(k, l)
-        hkk = self._hsic(k, k)
-        hll = self._hsic(l, l)
-        return hkl / xp.sqrt(hkk * hll)
+    def _from_hsic_triplet(self, hxy: Array, hxx: Array, hyy: Array) -> Any:
+        xp = namespace(hxy)
+        if not (bool(hxx > 0) and bool(hyy > 0)):
+            raise DegenerateInputError(
+                "cka: HSIC of a representation with itself is not positive (its centred "
+                "kernel matrix vanishes, e.g. all samples equidistant); CKA is undefined"
+            )
+        return hxy / xp.sqrt(hxx * hyy)
 
 
 @register
 class HSIC(_KernelMixin):
     r"""Hilbert–Schmidt independence criterion ``HSIC(K, L)`` (Gretton et al. 2005).
 
-    Unnormalised: the value scales with the data (``HSIC(aX, bY) = a²b² HSIC(X, Y)``
-    for the linear kernel), so it is invariant only to orthogonal maps and
-    translation.  Use :class:`CKA` for a normalised score.
+    ``HSIC_b = tr(KHLH)/(n − 1)²`` (biased) or the unbiased estimator of Song et
+    al. (2012); see the module docstring.  Parameters are those of :class:`CKA`.
 
-    Parameters are those of :class:`CKA`.
+    Unnormalised: the value scales with the data (``HSIC(aX, bY) = a²b² HSIC(X, Y)``
+    for the linear kernel), so the linear version is invariant only to
+    orthogonal maps (hence permutations) and translation.  The RBF version ties
+    its bandwidth to the median distance and is therefore also invariant to
+    isotropic scaling.  Use :class:`CKA` for a normalised score.
+
+    References
+    ----------
+    Gretton, Bousquet, Smola & Schölkopf, "Measuring Statistical Dependence with
+    Hilbert-Schmidt Norms", ALT 2005; Song et al., JMLR 2012.
     """
 
     info = MeasureInfo(
@@ -166,22 +274,36 @@ class HSIC(_KernelMixin):
         invariances=frozenset(
             {Invariance.PERMUTATION, Invariance.ORTHOGONAL, Invariance.TRANSLATION}
         ),
-        assumptions="Scale-dependent; biased estimator >= 0, unbiased may be negative.",
+        assumptions="Scale-dependent (linear kernel); biased estimator >= 0, unbiased may be "
+        "negative; no fixed value for HSIC(X, X).",
         reference="Gretton et al., Measuring Statistical Dependence with Hilbert-Schmidt Norms, "
         "ALT 2005; Song et al., JMLR 2012",
         differentiable=True,
         min_samples=4,
         params={"kernel": "linear", "sigma": 0.8, "debiased": False},
         identity_value=float("nan"),
-        variants=({}, {"debiased": True}),
+        variants=({}, {"debiased": True}, {"kernel": "rbf"}),
     )
 
     def _from_moments(self, mom: SecondMoments) -> Any:
         xp = namespace(mom.sxy)
         return xp.sum(mom.sxy * mom.sxy) / ((mom.n - 1) ** 2)
 
-    def _from_grams(self, kx: Array, ky: Array, px: Prepared, py: Prepared) -> Any:
+    def _from_grams(self, kx: Array | None, ky: Array | None, px: Prepared,
+                    py: Prepared) -> Any:
         return self._hsic(self._centered_kernel(px), self._centered_kernel(py))
+
+    def _compare(self, px: Prepared, py: Prepared) -> Array:
+        n, dx, dy = px.n, int(px.data.shape[1]), int(py.data.shape[1])
+        if self.params["debiased"] and not self.use_gram(n, dx, dy):
+            self._check_regime(n, dx, dy)
+            xp = namespace(px.data)
+            sxy = px.cache["centered"].T @ py.cache["centered"]
+            a, b = self._row_norms2(px), self._row_norms2(py)
+            tra = xp.linalg.trace(self._self_moment(px))
+            trb = xp.linalg.trace(self._self_moment(py))
+            return self._hsic_u_features(sxy, a, b, tra, trb, n)
+        return super()._compare(px, py)
 
     @property
     def invariances(self) -> frozenset[Invariance]:
