@@ -1,4 +1,4 @@
-"""Orthogonal Procrustes distance and its angular form.
+"""Orthogonal Procrustes distance, its angular form, and the Bures family.
 
 With X̃, Ỹ column-centred and scaled to unit Frobenius norm (zero-padding the
 narrower one, which does not change the value)::
@@ -7,23 +7,37 @@ narrower one, which does not change the value)::
     angular distance   = arccos ‖X̃ᵀỸ‖_*
 
 ``‖X̃ᵀỸ‖_*`` is the nuclear norm; it equals the fidelity
-``tr((Kx^{1/2} Ky Kx^{1/2})^{1/2})`` of the normalised Gram matrices, which is
-how the Gram-space path computes it when n < d.
+``F(Kx, Ky) = tr((Kx^{1/2} Ky Kx^{1/2})^{1/2})`` of the centred Gram matrices
+``Kx = X̃X̃ᵀ``, which is how the Gram-space path computes it when n < d.  The
+normalised fidelity is the normalised Bures similarity (NBS) of Tang et al.
+(2020), and the unnormalised one gives the Bures distance between the Gram
+matrices ``Kx/n`` and ``Ky/n``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .._array import Array, namespace
-from .._linalg import nuclear_norm, psd_eigh
+from .._linalg import nuclear_norm, range_basis
 from ..metadata import Invariance, MeasureInfo
 from ..moments import SecondMoments
 from ..registry import register
 from ._moment import MomentMeasure
 from .base import Prepared
 
-__all__ = ["procrustes_fidelity", "Procrustes"]
+__all__ = [
+    "procrustes_fidelity",
+    "procrustes_fidelity_gram",
+    "fidelity_parts",
+    "fidelity_parts_gram",
+    "FidelityMeasure",
+    "Procrustes",
+    "ProcrustesAngular",
+    "NBS",
+    "BuresDistance",
+]
 
 ORTHO_SCALE_SHIFT = frozenset(
     {
@@ -35,34 +49,59 @@ ORTHO_SCALE_SHIFT = frozenset(
 )
 
 
+def fidelity_parts(mom: SecondMoments) -> tuple[Array, Array, Array]:
+    """``(‖Sxy‖_*, tr Sxx, tr Syy)`` from second moments (unnormalised fidelity and traces)."""
+    xp = namespace(mom.sxy)
+    return nuclear_norm(mom.sxy), xp.linalg.trace(mom.sxx), xp.linalg.trace(mom.syy)
+
+
+def fidelity_parts_gram(kx: Array, ky: Array) -> tuple[Array, Array, Array]:
+    """Same triple from centred Gram matrices: singular values of Lxᵀ Ly, K = L Lᵀ.
+
+    ``L`` is built on the numerical range of K only: rounding-level eigenvalues
+    would otherwise add O(sqrt(eps)) noise through their square roots.
+    """
+    xp = namespace(kx)
+    vx, wx = range_basis(kx)
+    vy, wy = range_basis(ky)
+    lx = vx * xp.sqrt(wx)
+    ly = vy * xp.sqrt(wy)
+    return nuclear_norm(lx.T @ ly), xp.linalg.trace(kx), xp.linalg.trace(ky)
+
+
+def _normalised(parts: tuple[Array, Array, Array]) -> Array:
+    nuc, tx, ty = parts
+    xp = namespace(nuc)
+    return xp.clip(nuc / xp.sqrt(tx * ty), 0.0, 1.0)
+
+
 def procrustes_fidelity(mom: SecondMoments) -> Array:
     """``‖X̃ᵀỸ‖_* / (‖X̃‖_F ‖Ỹ‖_F)`` from second moments, in [0, 1]."""
-    xp = namespace(mom.sxy)
-    nrm = xp.sqrt(xp.linalg.trace(mom.sxx) * xp.linalg.trace(mom.syy))
-    return xp.clip(nuclear_norm(mom.sxy) / nrm, 0.0, 1.0)
+    return _normalised(fidelity_parts(mom))
 
 
 def procrustes_fidelity_gram(kx: Array, ky: Array) -> Array:
-    """Same quantity from centred Gram matrices: singular values of Lxᵀ Ly, K = L Lᵀ."""
-    xp = namespace(kx)
-    wx, vx = psd_eigh(kx)
-    wy, vy = psd_eigh(ky)
-    lx = vx * xp.sqrt(wx)
-    ly = vy * xp.sqrt(wy)
-    nrm = xp.sqrt(xp.linalg.trace(kx) * xp.linalg.trace(ky))
-    return xp.clip(nuclear_norm(lx.T @ ly) / nrm, 0.0, 1.0)
+    """Same quantity from centred Gram matrices."""
+    return _normalised(fidelity_parts_gram(kx, ky))
 
 
 class FidelityMeasure(MomentMeasure):
-    """Measures that are a function of the normalised Procrustes fidelity."""
+    """Measures that are a function of the (normalised) Procrustes fidelity.
+
+    Subclasses implement ``_transform(fid)`` of the normalised fidelity, or
+    override ``_from_parts(nuc, tx, ty, n)`` to use the unnormalised parts.
+    """
 
     has_gram_path = True
 
     def _from_moments(self, mom: SecondMoments) -> Any:
-        return self._transform(procrustes_fidelity(mom))
+        return self._from_parts(*fidelity_parts(mom), mom.n)
 
     def _from_grams(self, kx: Array, ky: Array, px: Prepared, py: Prepared) -> Any:
-        return self._transform(procrustes_fidelity_gram(kx, ky))
+        return self._from_parts(*fidelity_parts_gram(kx, ky), px.n)
+
+    def _from_parts(self, nuc: Array, tx: Array, ty: Array, n: int) -> Any:
+        return self._transform(_normalised((nuc, tx, ty)))
 
     def _transform(self, fid: Array) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -99,3 +138,130 @@ class Procrustes(FidelityMeasure):
     def _transform(self, fid: Array) -> Any:
         xp = namespace(fid)
         return xp.sqrt(xp.clip(2.0 - 2.0 * fid, 0.0, None))
+
+
+@register
+class ProcrustesAngular(FidelityMeasure):
+    r"""Angular Procrustes distance ``arccos(‖X̃ᵀỸ‖_*)`` on centred, unit-norm data.
+
+    ``d(X, Y) = arccos(‖X̃ᵀỸ‖_* / (‖X̃‖_F ‖Ỹ‖_F))`` with X̃, Ỹ column-centred:
+    the angle between the two representations after the best orthogonal
+    alignment.  A metric (Williams et al. 2021, shape metric with α = 1);
+    unequal widths are allowed (implicit zero-padding).
+
+    Invariances: orthogonal maps (hence permutations), isotropic scaling and
+    translation of either side; not general invertible linear maps.
+
+    Assumptions: rows are paired samples; only the shape (after centring and
+    scaling) is compared.  Values in [0, π/2].
+
+    References
+    ----------
+    Williams, Kunz, Kornblith & Linderman, "Generalized Shape Metrics on Neural
+    Representations", NeurIPS 2021.
+    """
+
+    info = MeasureInfo(
+        name="procrustes_angular",
+        family="alignment",
+        kind="distance",
+        value_range=(0.0, math.pi / 2),
+        symmetric=True,
+        metric=True,
+        invariances=ORTHO_SCALE_SHIFT,
+        assumptions="Rows are paired samples; compares shapes after centring and scaling.",
+        reference="Williams et al., Generalized Shape Metrics on Neural Representations, "
+        "NeurIPS 2021",
+        differentiable=True,
+        min_samples=2,
+    )
+
+    def _transform(self, fid: Array) -> Any:
+        xp = namespace(fid)
+        return xp.acos(fid)
+
+
+@register
+class NBS(FidelityMeasure):
+    r"""Normalized Bures similarity of the centred Gram matrices.
+
+    ``NBS(X, Y) = F(Kx, Ky) / sqrt(tr Kx · tr Ky)`` with
+    ``F(Kx, Ky) = tr((Kx^{1/2} Ky Kx^{1/2})^{1/2})`` the fidelity of the
+    centred linear Gram matrices ``Kx = X̃X̃ᵀ``.  It equals the normalised
+    nuclear norm ``‖X̃ᵀỸ‖_* / (‖X̃‖_F ‖Ỹ‖_F)``, i.e. the cosine of the angular
+    Procrustes distance (Harvey et al. 2023), and is computed that way from
+    moments when d < n.  Values in [0, 1], ``NBS(X, X) = 1``.
+
+    Invariances: orthogonal maps (hence permutations), isotropic scaling and
+    translation (the Gram matrices are centred).
+
+    Assumptions: linear kernel; rows are paired samples.
+
+    References
+    ----------
+    Tang, Maddox, Dickens, Diethe & Damianou, "Similarity of Neural Networks
+    with Gradients", arXiv:2003.11498, 2020; Harvey, Lipshutz & Williams,
+    "Duality of Bures and Shape Distances with Implications for Comparing
+    Neural Representations", UniReps 2023.
+    """
+
+    info = MeasureInfo(
+        name="nbs",
+        family="rsm",
+        kind="similarity",
+        value_range=(0.0, 1.0),
+        symmetric=True,
+        metric=False,
+        invariances=ORTHO_SCALE_SHIFT,
+        assumptions="Linear kernel on centred data; equals cos(procrustes_angular).",
+        reference="Tang et al., arXiv:2003.11498, 2020; Harvey et al., UniReps 2023",
+        differentiable=True,
+        min_samples=2,
+    )
+
+    def _transform(self, fid: Array) -> Any:
+        return fid
+
+
+@register
+class BuresDistance(FidelityMeasure):
+    r"""Bures distance between the centred covariance-scaled Gram matrices.
+
+    With ``Kx = X̃X̃ᵀ/n`` and ``Ky = ỸỸᵀ/n`` (X̃, Ỹ column-centred)::
+
+        d_B(X, Y) = sqrt(tr Kx + tr Ky − 2 F(Kx, Ky))
+                  = min_Q ‖X̃ − ỸQ‖_F / sqrt(n)        (Q orthogonal, zero-padding)
+
+    since ``F(Kx, Ky) = ‖X̃ᵀỸ‖_* / n``.  A metric; *not* scale invariant (it
+    is measured in the units of the data).
+
+    Invariances: orthogonal maps (hence permutations) and translation.
+
+    Assumptions: rows are paired samples; the value is in the data's units
+    (compare representations on a common scale).
+
+    References
+    ----------
+    Bures 1969; Bhatia, Jain & Lim, "On the Bures–Wasserstein distance between
+    positive definite matrices", Expo. Math. 2019; Harvey et al., UniReps 2023.
+    """
+
+    info = MeasureInfo(
+        name="bures_distance",
+        family="rsm",
+        kind="distance",
+        value_range=(0.0, math.inf),
+        symmetric=True,
+        metric=True,
+        invariances=frozenset(
+            {Invariance.PERMUTATION, Invariance.ORTHOGONAL, Invariance.TRANSLATION}
+        ),
+        assumptions="Scale dependent (units of the data); Gram matrices divided by n.",
+        reference="Bures 1969; Bhatia, Jain & Lim 2019; Harvey et al., UniReps 2023",
+        differentiable=True,
+        min_samples=2,
+    )
+
+    def _from_parts(self, nuc: Array, tx: Array, ty: Array, n: int) -> Any:
+        xp = namespace(nuc)
+        return xp.sqrt(xp.clip((tx + ty - 2.0 * nuc) / n, 0.0, None))
