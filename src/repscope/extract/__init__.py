@@ -1,0 +1,50 @@
+"""Extract activations from models: any ``torch.nn.Module`` by module name, or the
+hidden states of Hugging Face transformers with attention-mask-aware pooling.
+
+Quick start::
+
+    from repscope.extract import list_layers, extract_torch, extract_hf
+    list_layers(cnn)                                   # module names usable as layers
+    acts = extract_torch(cnn, X, ["conv1", "fc1"], spatial="mean")
+    acts["conv1"]                                      # (n, c) float32 NumPy array
+
+    import repscope.models
+    model, tok = repscope.models.load("all-MiniLM-L6-v2")
+    acts = extract_hf(model, tok, sentences, pooling="mean")
+    acts["hidden.6"]                                   # (n_sentences, 384)
+
+Pass ``store="acts.zarr"`` (or an :class:`~repscope.store.ActivationStore`) to
+stream activations to disk chunk by chunk with provenance; the result then
+holds lazily read arrays.
+"""
+
+from __future__ import annotations
+
+from ._common import Activations, ExtractionError, UnknownLayerError
+from .datasets import builtin_sentences
+from .hf import extract_hf, hf_layer_names, load_hf
+from .pooling import SPATIAL_POOLINGS, TOKEN_POOLINGS, pool_spatial, pool_tokens, tokens_per_row
+from .provenance import DatasetHasher, dataset_hash, texts_hash, weights_hash
+from .torch_hooks import extract_torch, list_layers, resolve_layers
+
+__all__ = [
+    "Activations",
+    "DatasetHasher",
+    "ExtractionError",
+    "SPATIAL_POOLINGS",
+    "TOKEN_POOLINGS",
+    "UnknownLayerError",
+    "builtin_sentences",
+    "dataset_hash",
+    "extract_hf",
+    "extract_torch",
+    "hf_layer_names",
+    "list_layers",
+    "load_hf",
+    "pool_spatial",
+    "pool_tokens",
+    "resolve_layers",
+    "texts_hash",
+    "tokens_per_row",
+    "weights_hash",
+]
