@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..metadata import Invariance
 from ..registry import list_measures
 
 _SHORT = {
@@ -42,7 +43,7 @@ def measures(
         table.add_column(col)
     for i in infos:
         lo, hi = i.value_range
-        inv = ",".join(_SHORT[v.value] for v in sorted(i.invariances, key=lambda v: v.value))
+        inv = ",".join(_SHORT[v.value] for v in sorted(i.invariances, key=list(Invariance).index))
         table.add_row(
             i.name,
             i.family,
