@@ -146,9 +146,9 @@ def stitch(
         least-squares fit (0 = closed form only).
     """
     torch = _torch()
-    xtr = torch.as_tensor(np.asarray(x_train, dtype=np.float32))
-    xte = torch.as_tensor(np.asarray(x_test, dtype=np.float32))
-    ytr = torch.as_tensor(np.asarray(y_train, dtype=np.int64))
+    xtr = torch.tensor(np.asarray(x_train, dtype=np.float32))
+    xte = torch.tensor(np.asarray(x_test, dtype=np.float32))
+    ytr = torch.tensor(np.asarray(y_train, dtype=np.int64))
     yte = np.asarray(y_test)
     was = (model_a.training, model_b.training)
     params = list(model_a.parameters()) + list(model_b.parameters())

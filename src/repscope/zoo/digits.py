@@ -7,12 +7,20 @@ widths and compare their layers.  Every hidden layer is a named module
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["DigitsData", "load_digits_data", "DigitsMLP", "train_digits_mlp", "accuracy"]
+__all__ = [
+    "DigitsData",
+    "DigitsMLP",
+    "accuracy",
+    "load_digits_data",
+    "pretrained",
+    "train_digits_mlp",
+]
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,7 @@ class DigitsData:
         return int(max(self.y_train.max(), self.y_test.max()) + 1)
 
 
+@functools.lru_cache(maxsize=4)
 def load_digits_data(test_fraction: float = 0.3, seed: int = 0) -> DigitsData:
     """Load scikit-learn's digits (1797 images), standardise with train statistics, split."""
     from sklearn.datasets import load_digits
@@ -43,7 +52,10 @@ def load_digits_data(test_fraction: float = 0.3, seed: int = 0) -> DigitsData:
     mu = x[train].mean(0)
     sd = x[train].std(0) + 1.0
     x = (x - mu) / sd
-    return DigitsData(x[train], y[train], x[test], y[test])
+    parts = [x[train], y[train], x[test], y[test]]
+    for a in parts:  # cached and shared: keep them immutable
+        a.flags.writeable = False
+    return DigitsData(*parts)
 
 
 def _torch() -> Any:
@@ -96,8 +108,8 @@ def train_digits_mlp(
     torch.manual_seed(seed)
     model = DigitsMLP(widths, n_in=data.x_train.shape[1], n_classes=data.n_classes)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    x = torch.from_numpy(data.x_train)
-    y = torch.from_numpy(data.y_train)
+    x = torch.tensor(data.x_train)
+    y = torch.tensor(data.y_train)
     model.train()
     for _ in range(epochs):
         perm = torch.randperm(len(x), generator=gen)
@@ -115,5 +127,16 @@ def accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
     """Classification accuracy of ``model`` on (x, y)."""
     torch = _torch()
     with torch.no_grad():
-        pred = model(torch.from_numpy(np.asarray(x, dtype=np.float32))).argmax(1).numpy()
+        pred = model(torch.tensor(np.asarray(x, dtype=np.float32))).argmax(1).numpy()
     return float((pred == np.asarray(y)).mean())
+
+
+def pretrained(
+    widths: list[int] | tuple[int, ...] = (64, 64, 64), seed: int = 0, epochs: int = 30
+) -> DigitsMLP:
+    """Factory for study files: a :class:`DigitsMLP` trained on the default split.
+
+    Training is deterministic for a given ``(widths, seed, epochs)`` and takes
+    about a second on a laptop CPU.
+    """
+    return train_digits_mlp(load_digits_data(), widths=tuple(widths), seed=seed, epochs=epochs)
