@@ -18,4 +18,6 @@ def test_readme_table_in_sync() -> None:
 
 def test_measure_reference_in_sync() -> None:
     page = (ROOT / "docs" / "measures.md").read_text(encoding="utf-8")
-    assert page == measures_reference(), "docs/measures.md is stale: run python -m repscope.docs_gen"
+    assert page == measures_reference(), (
+        "docs/measures.md is stale: run python -m repscope.docs_gen"
+    )

@@ -1,0 +1,407 @@
+"""A crash-safe SQLite database of comparison results.
+
+One row per (dataset × pair × measure × measure parameters × statistics
+options × n × seed); the UNIQUE key over these columns makes re-running a study
+skip what is done and makes duplicate rows impossible.  The database runs in
+WAL mode with ``synchronous=FULL`` and every row is committed on its own as
+soon as it is computed, so killing a run loses nothing already written::
+
+    db = repscope.results.ResultsDB("results.sqlite")
+    repscope.grid(reps, measures=["cka"], db=db)     # resumable
+    df = db.to_pandas()
+
+Columns
+-------
+Key: ``dataset, model_a, layer_a, model_b, layer_b, measure, params, stats, n,
+seed``.  ``params`` is the canonical JSON of the measure's parameters (all of
+them, defaults included), ``stats`` the canonical JSON of the statistics
+options (:meth:`repscope.stats.Stats.as_key`).  Layers keep their Python type
+(``int`` or ``str``).
+
+Values: ``kind, dx, dy, value, ci_low, ci_high, pvalue, calibrated, zscore,
+null_mean, null_sd, heldout, warnings`` (JSON list), ``error`` (message when
+the measure could not be computed), ``seconds`` (value), ``stats_seconds``,
+``repscope_version, numpy_version, torch_version, python_version, run_id,
+timestamp`` (UTC, ISO 8601).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import math
+import platform
+import sqlite3
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .errors import InvalidParameterError, RepscopeError
+
+__all__ = ["ResultKey", "ResultsDB", "canonical_json", "environment", "KEY_COLUMNS", "COLUMNS"]
+
+SCHEMA_VERSION = 1
+
+KEY_COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "model_a",
+    "layer_a",
+    "model_b",
+    "layer_b",
+    "measure",
+    "params",
+    "stats",
+    "n",
+    "seed",
+)
+
+VALUE_COLUMNS: tuple[str, ...] = (
+    "kind",
+    "dx",
+    "dy",
+    "value",
+    "ci_low",
+    "ci_high",
+    "pvalue",
+    "calibrated",
+    "zscore",
+    "null_mean",
+    "null_sd",
+    "heldout",
+    "warnings",
+    "error",
+    "seconds",
+    "stats_seconds",
+    "repscope_version",
+    "numpy_version",
+    "torch_version",
+    "python_version",
+    "run_id",
+    "timestamp",
+)
+
+COLUMNS: tuple[str, ...] = KEY_COLUMNS + VALUE_COLUMNS
+
+_SQL_TYPES = {
+    "dataset": "TEXT NOT NULL",
+    "model_a": "TEXT NOT NULL",
+    "layer_a": "NOT NULL",  # no affinity: ints stay ints, strings stay strings
+    "model_b": "TEXT NOT NULL",
+    "layer_b": "NOT NULL",
+    "measure": "TEXT NOT NULL",
+    "params": "TEXT NOT NULL",
+    "stats": "TEXT NOT NULL",
+    "n": "INTEGER NOT NULL",
+    "seed": "INTEGER NOT NULL",
+    "kind": "TEXT",
+    "dx": "INTEGER",
+    "dy": "INTEGER",
+    "warnings": "TEXT NOT NULL DEFAULT '[]'",
+    "error": "TEXT",
+    "repscope_version": "TEXT",
+    "numpy_version": "TEXT",
+    "torch_version": "TEXT",
+    "python_version": "TEXT",
+    "run_id": "TEXT",
+    "timestamp": "TEXT",
+}
+
+
+# ------------------------------------------------------------ canonical JSON
+def _jsonable(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        if math.isnan(f):
+            return "nan"
+        if math.isinf(f):
+            return "inf" if f > 0 else "-inf"
+        return f
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if hasattr(v, "shape") and hasattr(v, "dtype"):  # numpy array or torch tensor
+        arr = np.ascontiguousarray(np.asarray(v.detach().cpu() if hasattr(v, "detach") else v))
+        digest = hashlib.sha256(arr.tobytes()).hexdigest()[:16]
+        return {"array_sha256": digest, "shape": list(arr.shape), "dtype": str(arr.dtype)}
+    return repr(v)
+
+
+def canonical_json(obj: Any) -> str:
+    """Deterministic JSON (sorted keys, no spaces); arrays become a short content hash."""
+    return json.dumps(_jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+# --------------------------------------------------------------- environment
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def environment() -> dict[str, str | None]:
+    """Versions recorded with every row (torch is looked up without importing it)."""
+    from . import __version__
+
+    return {
+        "repscope_version": __version__,
+        "numpy_version": np.__version__,
+        "torch_version": _version("torch"),
+        "python_version": platform.python_version(),
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+# ---------------------------------------------------------------- key
+def _check_layer(layer: Any, name: str) -> int | str:
+    if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (int, np.integer, str)):
+        raise InvalidParameterError(f"{name} must be an int or a str, got {layer!r}")
+    return int(layer) if isinstance(layer, (int, np.integer)) else layer
+
+
+class ResultKey(NamedTuple):
+    """The UNIQUE key of a results row (see the module docstring)."""
+
+    dataset: str
+    model_a: str
+    layer_a: int | str
+    model_b: str
+    layer_b: int | str
+    measure: str
+    params: str
+    stats: str
+    n: int
+    seed: int
+
+    @classmethod
+    def make(
+        cls,
+        model_a: str,
+        layer_a: int | str,
+        model_b: str,
+        layer_b: int | str,
+        measure: str,
+        *,
+        params: Mapping[str, Any] | str | None = None,
+        stats: Mapping[str, Any] | str | None = None,
+        n: int,
+        seed: int = 0,
+        dataset: str = "",
+    ) -> ResultKey:
+        """Build a key, canonicalising ``params`` and ``stats`` (mappings → JSON)."""
+        for name, v in (("model_a", model_a), ("model_b", model_b), ("measure", measure),
+                        ("dataset", dataset)):
+            if not isinstance(v, str):
+                raise InvalidParameterError(f"{name} must be a str, got {v!r}")
+        p = params if isinstance(params, str) else canonical_json(dict(params or {}))
+        s = stats if isinstance(stats, str) else canonical_json(dict(stats or {}))
+        return cls(
+            dataset, model_a, _check_layer(layer_a, "layer_a"), model_b,
+            _check_layer(layer_b, "layer_b"), measure, p, s, int(n), int(seed),
+        )
+
+
+# ---------------------------------------------------------------- database
+class ResultsDB:
+    """SQLite results database (see the module docstring for the schema).
+
+    Parameters
+    ----------
+    path : file path (created with its parent folders if missing).
+    timeout : seconds to wait for a lock held by another process.
+
+    Use as a context manager or call :meth:`close`.  Every write is its own
+    committed transaction; concurrent writers of the same key are resolved by
+    the UNIQUE constraint (the first row wins).
+    """
+
+    def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise InvalidParameterError(f"{self.path} is a folder; give a database file path")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+            self._con.execute("PRAGMA journal_mode=WAL")
+            self._con.execute("PRAGMA synchronous=FULL")
+            self._create()
+        except sqlite3.DatabaseError as exc:
+            raise RepscopeError(f"{self.path} is not a usable repscope results database: {exc}") \
+                from exc
+        self.run_id = uuid.uuid4().hex
+        self._env = environment()
+
+    # ------------------------------------------------------------ schema
+    def _create(self) -> None:
+        version = self._con.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in self._con.execute("SELECT name FROM sqlite_master")}
+        if "results" in tables and version != SCHEMA_VERSION:
+            raise RepscopeError(
+                f"{self.path} has results schema version {version}; this repscope writes "
+                f"version {SCHEMA_VERSION}"
+            )
+        cols = ",\n  ".join(f"{c} {_SQL_TYPES.get(c, 'REAL')}" for c in COLUMNS)
+        self._con.execute(
+            f"CREATE TABLE IF NOT EXISTS results (\n  id INTEGER PRIMARY KEY,\n  {cols},\n"
+            f"  UNIQUE ({', '.join(KEY_COLUMNS)})\n)"
+        )
+        self._con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    # ------------------------------------------------------------ basics
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> ResultsDB:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return int(self._con.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+    def __repr__(self) -> str:
+        return f"ResultsDB({str(self.path)!r}, rows={len(self)})"
+
+    # ------------------------------------------------------------ keys
+    def has(self, key: ResultKey, *, include_errors: bool = True) -> bool:
+        """Whether a row with this key exists (rows holding an error count unless excluded)."""
+        where = " AND ".join(f"{c} = ?" for c in KEY_COLUMNS)
+        if not include_errors:
+            where += " AND error IS NULL"
+        row = self._con.execute(f"SELECT 1 FROM results WHERE {where} LIMIT 1", tuple(key))
+        return row.fetchone() is not None
+
+    def done_keys(self, *, include_errors: bool = True) -> set[ResultKey]:
+        """Keys of every stored row (one query; what a resumed run skips)."""
+        sql = f"SELECT {', '.join(KEY_COLUMNS)} FROM results"
+        if not include_errors:
+            sql += " WHERE error IS NULL"
+        return {ResultKey(*r) for r in self._con.execute(sql)}
+
+    # ------------------------------------------------------------ writes
+    def insert(self, row: Mapping[str, Any], *, replace: bool = False) -> bool:
+        """Store one row, committed immediately.
+
+        ``row`` holds the key columns (``params``/``stats`` as mappings or
+        canonical JSON) and any value columns; versions, ``run_id`` and
+        ``timestamp`` are filled in when absent.  Returns ``False`` (and
+        changes nothing) if the key exists, unless ``replace=True``.
+        """
+        unknown = sorted(set(row) - set(COLUMNS))
+        if unknown:
+            raise InvalidParameterError(f"unknown result column(s): {', '.join(unknown)}")
+        missing = [c for c in KEY_COLUMNS if c not in row and c != "dataset"]
+        if missing:
+            raise InvalidParameterError(f"result row lacks key column(s): {', '.join(missing)}")
+        key = ResultKey.make(
+            row["model_a"], row["layer_a"], row["model_b"], row["layer_b"], row["measure"],
+            params=row["params"], stats=row["stats"], n=row["n"], seed=row["seed"],
+            dataset=row.get("dataset", ""),
+        )
+        values = {**self._env, "run_id": self.run_id, "timestamp": _now()}
+        values.update({c: row[c] for c in VALUE_COLUMNS if c in row})
+        values["warnings"] = json.dumps(list(values.get("warnings") or []))
+        record = {**key._asdict(), **{c: _sql_value(values.get(c)) for c in VALUE_COLUMNS}}
+        cols = ", ".join(COLUMNS)
+        marks = ", ".join("?" for _ in COLUMNS)
+        if replace:
+            updates = ", ".join(f"{c} = excluded.{c}" for c in VALUE_COLUMNS)
+            conflict = f"DO UPDATE SET {updates}"
+        else:
+            conflict = "DO NOTHING"
+        cur = self._con.execute(
+            f"INSERT INTO results ({cols}) VALUES ({marks}) "
+            f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) {conflict}",
+            tuple(record[c] for c in COLUMNS),
+        )
+        return cur.rowcount > 0
+
+    def delete(self, **where: Any) -> int:
+        """Delete rows matching ``column=value`` filters (all rows if none); returns the count."""
+        clause, args = _where(where)
+        cur = self._con.execute(f"DELETE FROM results{clause}", args)
+        return int(cur.rowcount)
+
+    # ------------------------------------------------------------ reads
+    def rows(self, **where: Any) -> list[dict[str, Any]]:
+        """Rows as dicts (``warnings`` decoded to a list), filtered by ``column=value``."""
+        clause, args = _where(where)
+        cur = self._con.execute(f"SELECT {', '.join(COLUMNS)} FROM results{clause} ORDER BY id",
+                                args)
+        out = []
+        for r in cur:
+            d = dict(zip(COLUMNS, r))
+            d["warnings"] = json.loads(d["warnings"]) if d["warnings"] else []
+            out.append(d)
+        return out
+
+    def to_pandas(self, **where: Any) -> Any:
+        """A :class:`pandas.DataFrame` of the (filtered) rows; ``warnings`` joined by ``" | "``."""
+        import pandas as pd
+
+        rows = self.rows(**where)
+        for r in rows:
+            r["warnings"] = " | ".join(r["warnings"])
+        return pd.DataFrame(rows, columns=list(COLUMNS))
+
+    def to_csv(self, path: str | Path, **where: Any) -> Path:
+        """Write the (filtered) rows to CSV; returns the path."""
+        path = Path(path)
+        self.to_pandas(**where).to_csv(path, index=False)
+        return path
+
+    def to_parquet(self, path: str | Path, **where: Any) -> Path:
+        """Write the (filtered) rows to Parquet (needs ``pyarrow``); returns the path."""
+        if importlib.util.find_spec("pyarrow") is None:
+            raise ImportError(
+                "Parquet export needs the optional package pyarrow (pip install pyarrow); "
+                "ResultsDB.to_csv() and to_pandas() work without it"
+            )
+        df = self.to_pandas(**where)
+        for col in ("layer_a", "layer_b"):  # Arrow columns need one type
+            if len({type(v) for v in df[col]}) > 1:
+                df[col] = df[col].astype(str)
+        path = Path(path)
+        df.to_parquet(path, index=False, engine="pyarrow")
+        return path
+
+
+def _sql_value(v: Any) -> Any:
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _where(where: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    unknown = sorted(set(where) - set(COLUMNS))
+    if unknown:
+        raise InvalidParameterError(f"unknown result column(s): {', '.join(unknown)}")
+    if not where:
+        return "", ()
+    parts, args = [], []
+    for c, v in where.items():
+        if c in ("params", "stats") and not isinstance(v, str):
+            v = canonical_json(dict(v))
+        if v is None:
+            parts.append(f"{c} IS NULL")
+        else:
+            parts.append(f"{c} = ?")
+            args.append(v)
+    return " WHERE " + " AND ".join(parts), tuple(args)
