@@ -185,7 +185,10 @@ def _array_batches(data: Any, batch_size: int, float_dtype: Any) -> Iterable[Any
     for start in range(0, n, batch_size):
         block = data[start : start + batch_size]
         if isinstance(block, np.ndarray):
-            t = torch.from_numpy(np.ascontiguousarray(block))
+            block = np.ascontiguousarray(block)
+            if not block.flags.writeable:  # read-only / memory-mapped input: copy the batch
+                block = block.copy()
+            t = torch.from_numpy(block)
             if t.is_floating_point() and float_dtype is not None:
                 t = t.to(float_dtype)
             yield t

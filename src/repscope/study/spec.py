@@ -97,7 +97,7 @@ class StudySpec:
     permutations: int = 0
     bootstrap: int = 0
     seed: int = 0
-    stats_measures: tuple[str, ...] | None = None
+    stats_measures: tuple[Any, ...] | None = None
     probes: bool = False
     stitching: bool = False
     primary_measure: str | None = None
@@ -228,7 +228,7 @@ def parse_study(data: dict[str, Any], base: Path, path: Path | None = None) -> S
         permutations=int(st.get("permutations", 0)),
         bootstrap=int(st.get("bootstrap", 0)),
         seed=int(st.get("seed", 0)),
-        stats_measures=tuple(st["measures"]) if "measures" in st else None,
+        stats_measures=tuple(st["measures"]) if "measures" in st else None,  # names or tables
         probes=bool(fn.get("probes", False)),
         stitching=bool(fn.get("stitching", False)),
         primary_measure=rp.get("primary_measure"),

@@ -1,0 +1,75 @@
+"""Inputs of a study: what the models are run on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .spec import StudySpecError
+
+__all__ = ["StudyData", "load_study_data"]
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """Inputs, optional labels and an optional train split (for probes and stitching)."""
+
+    dataset_id: str
+    inputs: Any  # np.ndarray of model inputs, or a list of texts
+    labels: np.ndarray | None = None
+    train_inputs: np.ndarray | None = None
+    train_labels: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.inputs)
+
+
+def _limit(a: Any, n: int | None) -> Any:
+    return a if n is None else a[: int(n)]
+
+
+def load_study_data(ds: dict[str, Any]) -> StudyData:
+    """Load the ``[dataset]`` table of a study."""
+    kind = ds.get("kind", "none")
+    n = ds.get("n")
+    if kind == "digits":
+        from ..zoo.digits import load_digits_data
+
+        data = load_digits_data(seed=int(ds.get("seed", 0)))
+        split = ds.get("split", "test")
+        if split not in ("test", "train"):
+            raise StudySpecError("[dataset] split must be \"test\" or \"train\" for digits")
+        x, y = (data.x_test, data.y_test) if split == "test" else (data.x_train, data.y_train)
+        return StudyData(
+            dataset_id=f"digits-{split}-seed{ds.get('seed', 0)}-n{len(_limit(x, n))}",
+            inputs=_limit(x, n),
+            labels=_limit(y, n),
+            train_inputs=data.x_train if split == "test" else None,
+            train_labels=data.y_train if split == "test" else None,
+        )
+    if kind == "sentences":
+        from ..extract import builtin_sentences
+
+        if "path" in ds:
+            texts = [t for t in Path(ds["path"]).read_text(encoding="utf-8").splitlines()
+                     if t.strip()]
+            name = Path(ds["path"]).stem
+        else:
+            texts, name = builtin_sentences(), "builtin-sentences"
+        texts = _limit(texts, n)
+        return StudyData(dataset_id=f"{name}-n{len(texts)}", inputs=texts)
+    if kind == "npy":
+        x = np.load(ds["path"], mmap_mode="r")
+        labels = np.load(ds["labels"]) if "labels" in ds else None
+        x = _limit(x, n)
+        if labels is not None:
+            labels = _limit(labels, n)
+            if len(labels) != len(x):
+                raise StudySpecError(f"[dataset] labels have {len(labels)} rows, inputs {len(x)}")
+        return StudyData(dataset_id=f"{Path(ds['path']).stem}-n{len(x)}", inputs=x,
+                         labels=labels)
+    return StudyData(dataset_id="saved-activations", inputs=[])

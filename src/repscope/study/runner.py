@@ -1,0 +1,347 @@
+"""Run a study: extract → compare → functional analyses → report, incrementally.
+
+Everything lands in one output folder::
+
+    OUT/activations/     Zarr activation store (reused when provenance matches)
+    OUT/results.sqlite   one row per pair × measure × options (resumable)
+    OUT/extras.json      probes, stitching matrices, invariance profiles, findings
+    OUT/report.html      the self-contained report
+
+Re-running skips finished work: activations whose provenance matches are not
+re-extracted, result rows already in the database are not recomputed, and
+profiles already in ``extras.json`` are kept.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._threads import single_threaded
+from ..errors import DegeneracyWarning, RepscopeError
+from .datasets import StudyData, load_study_data
+from .spec import ModelSpec, StudySpec, StudySpecError
+
+__all__ = ["StudyOutcome", "run_study", "run_studies", "load_extras", "save_extras"]
+
+
+@dataclass
+class StudyOutcome:
+    out: Path
+    db_path: Path
+    report_path: Path | None
+    n_rows: int
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _say(progress: bool, msg: str) -> None:
+    if progress:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[bold blue]repscope[/] {msg}")
+
+
+def _import_factory(path: str) -> Callable[..., Any]:
+    module, _, fn = path.partition(":")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:
+        raise StudySpecError(f"cannot import factory module {module!r}: {e}") from e
+    if not hasattr(mod, fn):
+        raise StudySpecError(f"module {module!r} has no factory {fn!r}")
+    return getattr(mod, fn)
+
+
+# ------------------------------------------------------------ extraction
+def _extract_model(m: ModelSpec, data: StudyData, store: Any, progress: bool) -> tuple[dict, Any]:
+    from ..extract import extract_hf, extract_torch
+
+    if m.kind == "activations":
+        reps = {}
+        for layer, path in m.activations.items():
+            arr = np.load(path, mmap_mode="r")
+            if data.n and arr.shape[0] != data.n:
+                raise StudySpecError(
+                    f"model {m.name!r}, layer {layer!r}: {arr.shape[0]} rows but the dataset has "
+                    f"{data.n} inputs"
+                )
+            reps[layer] = arr
+        return reps, None
+    if m.kind == "torch":
+        model = _import_factory(m.factory)(**m.kwargs)
+        acts = extract_torch(model, np.asarray(data.inputs), list(m.layers),
+                             batch_size=m.batch_size, store=store, model_id=m.name,
+                             dataset_id=data.dataset_id, progress=progress)
+        return {layer: acts[layer] for layer in acts}, model
+    # Hugging Face
+    from .. import models as zoo
+    from ..extract import load_hf
+
+    if not isinstance(data.inputs, list):
+        raise StudySpecError(f"model {m.name!r} is a text model; use a sentences dataset")
+    hf = str(m.hf)
+    model, tok = zoo.load(hf) if hf.lower() in {k.lower() for k in zoo.known()} else load_hf(hf)
+    layers = None if m.layers == "all" else list(m.layers)
+    acts = extract_hf(model, tok, data.inputs, layers=layers, pooling=m.pooling,
+                      batch_size=m.batch_size, store=store, model_id=m.name,
+                      dataset_id=data.dataset_id, progress=progress)
+    return {layer: acts[layer] for layer in acts}, None
+
+
+def build_representations(spec: StudySpec, data: StudyData, out: Path, progress: bool
+                          ) -> tuple[dict[tuple[str, str], Any], dict[str, Any]]:
+    """Extract (or reuse) every model's layers; returns representations and torch models."""
+    from ..store import ActivationStore
+
+    store = ActivationStore(out / "activations")
+    reps: dict[tuple[str, str], Any] = {}
+    torch_models: dict[str, Any] = {}
+    for m in spec.models:
+        _say(progress, f"extracting {m.name} ({m.kind})")
+        layers, model = _extract_model(m, data, store, progress)
+        for layer, arr in layers.items():
+            reps[(m.name, str(layer))] = arr
+        if model is not None:
+            torch_models[m.name] = model
+    return reps, torch_models
+
+
+# ------------------------------------------------------------ comparisons
+def _measure_name(m: Any) -> str:
+    return m if isinstance(m, str) else m["name"]
+
+
+def _canon(m: Any) -> str:
+    """``"cka"`` and ``{name = "cka"}`` are the same entry; parameters distinguish entries."""
+    if isinstance(m, str):
+        return json.dumps([m, {}])
+    return json.dumps([m["name"], {k: v for k, v in sorted(m.items()) if k != "name"}])
+
+
+def _grid_measures(measures: Sequence[Any]) -> list[Any]:
+    return [m if isinstance(m, str) else (m["name"], {k: v for k, v in m.items() if k != "name"})
+            for m in measures]
+
+
+def compare_study(spec: StudySpec, reps: dict, db: Any, dataset_id: str, progress: bool) -> None:
+    from ..allpairs import grid
+    from ..stats import Stats
+
+    chosen = spec.measures if spec.stats_measures is None else spec.stats_measures
+    stat_keys = {_canon(m) for m in chosen}
+    with_stats = [m for m in spec.measures if _canon(m) in stat_keys]
+    plain = [m for m in spec.measures if _canon(m) not in stat_keys]
+    stats = Stats(n_permutations=spec.permutations, n_boot=spec.bootstrap)
+    if not stats.any:
+        plain, with_stats = list(spec.measures), []
+    # Small problems run faster on one BLAS thread (no spinning threads on a busy machine).
+    small = all(int(np.prod(getattr(a, "shape", (0,)))) <= 2_000_000 for a in reps.values())
+    with warnings.catch_warnings(), single_threaded(small):
+        warnings.simplefilter("ignore", DegeneracyWarning)  # recorded per row by grid
+        if with_stats:
+            names = ", ".join(map(_measure_name, with_stats))
+            _say(progress, f"comparing with statistics: {names}")
+            grid(reps, measures=_grid_measures(with_stats), stats=stats, pairs=spec.pairs, db=db,
+                 dataset=dataset_id, seed=spec.seed, progress=progress)
+        if plain:
+            _say(progress, f"comparing: {', '.join(map(_measure_name, plain))}")
+            grid(reps, measures=_grid_measures(plain), pairs=spec.pairs, db=db,
+                 dataset=dataset_id, seed=spec.seed, progress=progress)
+
+
+# ------------------------------------------------------- functional + profiles
+def _model_layers(reps: dict, model: str) -> list[str]:
+    from ..report.html import natural_key
+
+    return sorted({layer for (m, layer) in reps if m == model}, key=natural_key)
+
+
+def functional_analyses(spec: StudySpec, data: StudyData, reps: dict, torch_models: dict,
+                        progress: bool) -> dict[str, Any]:
+    """Probes, model accuracies and stitching matrices (single-threaded: small models)."""
+    with single_threaded():
+        return _functional(spec, data, reps, torch_models, progress)
+
+
+def _functional(spec: StudySpec, data: StudyData, reps: dict, torch_models: dict,
+                progress: bool) -> dict[str, Any]:
+    from ..probes import probe_grid
+    from ..stitching import stitching_matrix
+    from ..zoo.digits import accuracy
+
+    extras: dict[str, Any] = {}
+    if spec.probes and data.labels is not None:
+        _say(progress, "fitting linear probes")
+        res = probe_grid({k: np.asarray(v) for k, v in reps.items()}, data.labels,
+                         seed=spec.seed)
+        extras["probes"] = [{"model": m, "layer": layer, "accuracy": r.accuracy,
+                             "dataset": data.dataset_id} for (m, layer), r in res.items()]
+    if torch_models and data.labels is not None:
+        extras["accuracies"] = {
+            name: accuracy(model, np.asarray(data.inputs), data.labels)
+            for name, model in torch_models.items()
+        }
+    if spec.stitching and len(torch_models) >= 2 and data.train_inputs is not None:
+        names = list(torch_models)
+        extras["stitching"] = []
+        for b in names[1:3]:
+            a = names[0]
+            _say(progress, f"stitching {a} → {b}")
+            la = [x for x in _model_layers(reps, a) if x != "logits"]
+            lb = [x for x in _model_layers(reps, b) if x != "logits"]
+            mat = stitching_matrix(torch_models[a], la, torch_models[b], lb, data.train_inputs,
+                                   data.train_labels, np.asarray(data.inputs), data.labels)
+            extras["stitching"].append({"model_a": a, "model_b": b, "layers_a": la,
+                                        "layers_b": lb, "matrix": mat.tolist()})
+    return extras
+
+
+def best_match_profiles(spec: StudySpec, reps: dict, results: Any, primary: str,
+                        known: dict[tuple, dict], progress: bool,
+                        pairs: Sequence[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+    """Invariance profile of each layer of A with its best-matching layer of B."""
+    from ..invariance_profile import profile
+    from ..report.build import best_matches
+
+    models = [m.name for m in spec.models]
+    todo = pairs or [(a, b) for i, a in enumerate(models) for b in models[i + 1:]]
+    out = []
+    for a, b in todo:
+        for match in best_matches(results, primary, a, b):
+            key = (a, str(match["layer_a"]), b, str(match["layer_b"]))
+            if key in known:
+                out.append(known[key])
+                continue
+            x = np.asarray(reps[(a, key[1])], dtype=np.float64)
+            y = np.asarray(reps[(b, key[3])], dtype=np.float64)
+            with warnings.catch_warnings(), single_threaded(x.size + y.size < 4_000_000):
+                warnings.simplefilter("ignore", DegeneracyWarning)
+                p = profile(x, y, seed=spec.seed)
+            rec = {"model_a": a, "layer_a": key[1], "model_b": b, "layer_b": key[3],
+                   "sentence": p.sentence, "strongest": p.strongest, "classes": p.to_records()}
+            out.append(json.loads(json.dumps(rec, default=_jsonable)))
+    _say(progress, f"profiled {len(out)} best-matching layer pairs")
+    return out
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
+
+
+# ---------------------------------------------------------------- extras file
+def load_extras(out: Path) -> dict[str, Any]:
+    p = Path(out) / "extras.json"
+    if not p.exists():
+        return {}
+    return json.loads(p.read_text(encoding="utf-8"))
+
+
+def save_extras(out: Path, extras: dict[str, Any]) -> None:
+    p = Path(out) / "extras.json"
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".extras-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(extras, f, indent=1, default=_jsonable)
+    os.replace(tmp, p)
+
+
+def _merge_list(old: list[dict], new: list[dict], keys: Sequence[str]) -> list[dict]:
+    index = {tuple(d.get(k) for k in keys): d for d in old}
+    for d in new:
+        index[tuple(d.get(k) for k in keys)] = d
+    return list(index.values())
+
+
+def merge_extras(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(old)
+    keys = {"probes": ("model", "layer", "dataset"),
+            "stitching": ("model_a", "model_b"),
+            "profiles": ("model_a", "layer_a", "model_b", "layer_b")}
+    for name, value in new.items():
+        if name in keys and isinstance(value, list):
+            merged[name] = _merge_list(merged.get(name, []), value, keys[name])
+        elif name == "accuracies":
+            merged[name] = {**merged.get(name, {}), **value}
+        elif name == "findings":
+            merged[name] = list(dict.fromkeys(merged.get(name, []) + list(value)))
+        else:
+            merged[name] = value
+    return merged
+
+
+# ---------------------------------------------------------------------- run
+def run_study(spec: StudySpec, out: str | Path | None = None, *, progress: bool = True,
+              report: bool = True) -> StudyOutcome:
+    """Run one study into ``out`` (default ``repscope-out/<study name>``)."""
+    return run_studies([spec], out or Path("repscope-out") / _slug(spec.name),
+                       progress=progress, report=report, title=spec.title or spec.name)
+
+
+def _slug(s: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in s).strip("-") or "study"
+
+
+def run_studies(
+    specs: Sequence[StudySpec],
+    out: str | Path,
+    *,
+    progress: bool = True,
+    report: bool = True,
+    title: str = "repscope report",
+    description: str = "",
+    after: Callable[[StudySpec, dict, Any, dict[str, Any]], dict[str, Any]] | None = None,
+) -> StudyOutcome:
+    """Run several studies into one folder, database and report.
+
+    ``after(spec, reps, results_dataframe, extras)`` may return more extras
+    (e.g. findings) once a study's comparisons are done.
+    """
+    from ..report import write_report
+    from ..results import ResultsDB
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    db_path = out / "results.sqlite"
+    extras = load_extras(out)
+    with ResultsDB(db_path) as db:
+        for spec in specs:
+            data = load_study_data(spec.dataset)
+            reps, torch_models = build_representations(spec, data, out, progress)
+            if not reps:
+                raise RepscopeError(f"study {spec.name!r} produced no representations")
+            compare_study(spec, reps, db, data.dataset_id, progress)
+            new = functional_analyses(spec, data, reps, torch_models, progress)
+            results = db.to_pandas(dataset=data.dataset_id)
+            primary = spec.primary_measure or _measure_name(spec.measures[0])
+            if spec.profile and len(spec.models) > 1:
+                known = {(p["model_a"], p["layer_a"], p["model_b"], p["layer_b"]): p
+                         for p in extras.get("profiles", [])}
+                new["profiles"] = best_match_profiles(spec, reps, results, primary, known,
+                                                      progress)
+            if after is not None:
+                new = merge_extras(new, after(spec, reps, results, {**extras, **new}) or {})
+            extras = merge_extras(extras, new)
+            extras.setdefault("primary_measure", primary)
+            save_extras(out, extras)
+        n_rows = len(db)
+        results = db.to_pandas()
+    report_path = None
+    if report:
+        if description:
+            extras["description"] = description
+        report_path = write_report(out / "report.html", results, extras, title=title)
+        _say(progress, f"report written to {report_path}")
+    return StudyOutcome(out=out, db_path=db_path, report_path=report_path, n_rows=n_rows,
+                        extras=extras)
