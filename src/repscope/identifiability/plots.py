@@ -1,0 +1,168 @@
+"""Figures of the identifiability experiments (matplotlib, Agg canvas, PNG + SVG).
+
+Figures are drawn on :class:`matplotlib.figure.Figure` objects with an Agg
+canvas, never through ``pyplot``, so no global backend is changed and nothing
+needs a display or a LaTeX installation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "save_figure",
+    "plot_bound_scatter",
+    "plot_embeddings",
+    "plot_loss_vs_mcca",
+    "plot_table1",
+    "plot_width_sweep",
+]
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Any, stem: str | Path, dpi: int = 200) -> list[Path]:
+    """Write ``stem.png`` and ``stem.svg``; return both paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    fig.savefig(paths[0], dpi=dpi)
+    fig.savefig(paths[1])
+    return paths
+
+
+def plot_table1(df: Any, stem: str | Path) -> list[Path]:
+    """KL (log scale) and d_LLV, m_CCA(f), max d_SVD(f) against the unembedding norm ρ."""
+    d = df.sort_values("rho")
+    fig = _figure(9, 3.4)
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.semilogy(d["rho"], d["kl"], "o-", color="C0")
+    ax1.set_xlabel("unembedding norm ρ")
+    ax1.set_ylabel("mean KL(p ‖ p′)")
+    ax1.set_title("distributions become close")
+    ax2.plot(d["rho"], d["d_llv"], "s-", label="d_LLV", color="C1")
+    ax2.plot(d["rho"], d["d_svd_f"], "^-", label="max d_SVD(f)", color="C3")
+    ax2.plot(d["rho"], d["m_cca_f"], "v-", label="m_CCA(f)", color="C2")
+    ax2.set_xlabel("unembedding norm ρ")
+    ax2.set_ylim(-0.05, max(1.45, float(d["d_llv"].max()) + 0.1))
+    ax2.set_title("representations stay dissimilar")
+    ax2.legend(loc="center right", fontsize=8)
+    return save_figure(fig, stem)
+
+
+def plot_width_sweep(summary: Any, stem: str | Path) -> list[Path]:
+    """Fig. 3 right: mean ± SD of d_LLV (left) and d_{f,g} (right) against width, per K."""
+    fig = _figure(9, 3.4)
+    axes = fig.subplots(1, 2)
+    for (name, col, sd) in (("d_LLV", "mean_d_llv", "sd_d_llv"),
+                            ("d_{f,g}", "mean_d_fg", "sd_d_fg")):
+        ax = axes[0] if name == "d_LLV" else axes[1]
+        for i, (k, grp) in enumerate(summary.groupby("n_classes")):
+            g = grp.sort_values("width")
+            w = g["width"].to_numpy(float)
+            m = g[col].to_numpy(float)
+            s = np.nan_to_num(g[sd].to_numpy(float))
+            ax.plot(w, m, "o-", color=f"C{i}", label=f"K = {k}")
+            ax.fill_between(w, m - s, m + s, color=f"C{i}", alpha=0.2)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("width")
+        ax.set_ylabel(f"mean {name}")
+        ax.set_title(f"{name} vs width")
+        if len(summary):
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "no width has enough accurate seeds", ha="center",
+                    va="center", transform=ax.transAxes)
+    return save_figure(fig, stem)
+
+
+def plot_bound_scatter(
+    d_llv: Sequence[float],
+    d_fg: Sequence[float],
+    dim: int,
+    stem: str | Path,
+    *,
+    title: str = "",
+    groups: Sequence[Any] | None = None,
+) -> list[Path]:
+    """Fig. 16: d_LLV vs d_{f,g} for pairs with d_LLV < 1/(2M), with the line 2M·ε."""
+    x = np.asarray(d_llv, dtype=float)
+    y = np.asarray(d_fg, dtype=float)
+    limit = 1.0 / (2 * dim)
+    keep = x < limit
+    fig = _figure(4.8, 4)
+    ax = fig.subplots()
+    if groups is None:
+        ax.scatter(x[keep], y[keep], s=12, alpha=0.7, label="model pairs")
+    else:
+        gr = np.asarray(groups, dtype=object)
+        for i, gval in enumerate(dict.fromkeys(gr[keep].tolist())):
+            sel = keep & (gr == gval)
+            ax.scatter(x[sel], y[sel], s=12, alpha=0.7, color=f"C{i % 10}", label=str(gval))
+    line = np.linspace(0, limit, 50)
+    ax.plot(line, 2 * dim * line, "k--", label=f"bound 2M·ε (M={dim})")
+    ax.plot(line, 2 * line, ":", color="grey", label="2·ε")
+    ax.set_xlim(0, limit)
+    top = max(float(np.max(y[keep])) if keep.any() else 0.0, 2 * limit)
+    ax.set_ylim(0, min(1.05, 1.1 * top))
+    ax.set_xlabel("d_LLV")
+    ax.set_ylabel("d_{f,g}")
+    ax.set_title(title or f"pairs with d_LLV < 1/(2M) ({int(keep.sum())} of {len(x)})")
+    ax.legend(fontsize=7)
+    return save_figure(fig, stem)
+
+
+def plot_loss_vs_mcca(df: Any, stem: str | Path) -> list[Path]:
+    """Fig. 5: |test-loss difference| against test m_CCA(f), one panel per M."""
+    dims = sorted(df["dim"].unique())
+    fig = _figure(3.6 * len(dims), 3.4)
+    axes = np.atleast_1d(fig.subplots(1, len(dims)))
+    for ax, m in zip(axes, dims):
+        g = df[df["dim"] == m]
+        ax.scatter(g["m_cca_f_test"], g["loss_diff"], s=14)
+        ax.set_xlabel("m_CCA(f), test")
+        ax.set_ylabel("|test-loss difference|")
+        ax.set_title(f"M = {m}")
+    return save_figure(fig, stem)
+
+
+def plot_embeddings(
+    panels: Sequence[dict[str, Any]], stem: str | Path, class_names: Sequence[str] | None = None
+) -> list[Path]:
+    """Fig. 3 left: 2-D embeddings coloured by predicted class, unembeddings as arrows
+    (rescaled to the embeddings' radius).
+
+    Each panel is a dict with ``F`` (n × 2), ``G`` (K × 2), ``pred`` (n,) and ``title``.
+    """
+    fig = _figure(4.2 * len(panels), 4.2)
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, p in zip(axes, panels):
+        f, g, pred = np.asarray(p["F"]), np.asarray(p["G"]), np.asarray(p["pred"])
+        k = g.shape[0]
+        for c in range(k):
+            sel = pred == c
+            lab = class_names[c] if class_names is not None else str(c)
+            ax.scatter(f[sel, 0], f[sel, 1], s=3, alpha=0.5, color=f"C{c % 10}", label=lab)
+        scale = float(np.max(np.linalg.norm(f, axis=1))) / max(
+            float(np.max(np.linalg.norm(g, axis=1))), 1e-12)
+        tips = g * scale
+        ax.plot([0.0], [0.0], "k+", markersize=8)
+        ax.scatter(tips[:, 0], tips[:, 1], s=0)  # make the limits include the arrows
+        for c in range(k):
+            ax.annotate("", xy=(tips[c, 0], tips[c, 1]), xytext=(0, 0),
+                        arrowprops={"arrowstyle": "->", "color": f"C{c % 10}", "lw": 1.5})
+        ax.set_title(p.get("title", ""))
+        ax.set_aspect("equal", adjustable="datalim")
+    axes[-1].legend(fontsize=6, markerscale=3, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return save_figure(fig, stem)
