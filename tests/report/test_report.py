@@ -5,12 +5,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from browser import figure_status, open_page, severe_console_errors
 
 import repscope
 from repscope.report import build_report, write_report
 from repscope.report.build import best_matches
-
-from .browser import figure_status, open_page, severe_console_errors
 
 
 def _results(seed: int = 0) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import sys
 import typer
 
 from ..errors import RepscopeError
-from . import measures_cmd
+from . import compare_cmd, measures_cmd, paper_cmd, study_cmd
 
 app = typer.Typer(
     name="repscope",
@@ -20,6 +20,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("measures")(measures_cmd.measures)
+app.command("compare")(compare_cmd.compare)
+app.command("profile")(compare_cmd.profile)
+app.command("run")(study_cmd.run)
+app.command("report")(study_cmd.report)
+app.command("demo")(study_cmd.demo)
+app.add_typer(paper_cmd.app, name="paper")
+app.command("llv")(paper_cmd.llv)
 
 
 @app.callback()

@@ -143,11 +143,15 @@ def accuracy(model: Any, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def pretrained(
-    widths: list[int] | tuple[int, ...] = (64, 64, 64), seed: int = 0, epochs: int = 30
+    widths: list[int] | tuple[int, ...] = (64, 64, 64),
+    seed: int = 0,
+    epochs: int = 30,
+    lr: float = 1e-3,
 ) -> DigitsMLP:
     """Factory for study files: a :class:`DigitsMLP` trained on the default split.
 
     Training is deterministic for a given ``(widths, seed, epochs)`` and takes
     about a second on a laptop CPU.
     """
-    return train_digits_mlp(load_digits_data(), widths=tuple(widths), seed=seed, epochs=epochs)
+    return train_digits_mlp(load_digits_data(), widths=tuple(widths), seed=seed, epochs=epochs,
+                            lr=lr)

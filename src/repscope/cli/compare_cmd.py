@@ -1,0 +1,69 @@
+"""``repscope compare`` and ``repscope profile`` on saved activation files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+
+from ..errors import RepscopeError
+
+
+def _load(path: Path) -> np.ndarray:
+    if not path.exists():
+        raise RepscopeError(f"file not found: {path}")
+    if path.suffix == ".npy":
+        return np.load(path)
+    if path.suffix in (".csv", ".txt"):
+        return np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None, ndmin=2)
+    raise RepscopeError(f"{path}: expected a .npy, .csv or .txt file of shape (n, d)")
+
+
+def compare(
+    x: Path = typer.Argument(..., help="Representation A: .npy/.csv (n, d)."),
+    y: Path = typer.Argument(..., help="Representation B: .npy/.csv (n, d')."),
+    measure: list[str] = typer.Option(None, "--measure", "-m",
+                                      help="Measure name (repeatable; default: a core set)."),
+    stats: str = typer.Option(None, "--stats",
+                              help="permutation, bootstrap, heldout or all (comma-separated)."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON records."),
+) -> None:
+    """Compare two saved representations with one or more measures."""
+    from ..comparison import compare as run_compare
+
+    st: Any = [s.strip() for s in stats.split(",")] if stats else None
+    table = run_compare(_load(x), _load(y), measures=measure or None, stats=st, seed=seed)
+    if as_json:
+        typer.echo(json.dumps(table.to_records(), default=_jsonable))
+    else:
+        typer.echo(str(table))
+
+
+def profile(
+    x: Path = typer.Argument(..., help="Representation A: .npy/.csv (n, d)."),
+    y: Path = typer.Argument(..., help="Representation B: .npy/.csv (n, d')."),
+    stats: int = typer.Option(0, "--permutations", help="Permutations for p-values (0 = off)."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """In what sense are two representations alike? (invariance profile)"""
+    from ..invariance_profile import profile as run_profile
+
+    p = run_profile(_load(x), _load(y), stats=stats or False, seed=seed)
+    if as_json:
+        typer.echo(json.dumps(p.to_dict(), default=_jsonable))
+    else:
+        typer.echo(str(p))
+        typer.echo(p.sentence)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)

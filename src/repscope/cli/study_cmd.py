@@ -1,0 +1,77 @@
+"""``repscope run``, ``repscope report`` and ``repscope demo``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from ..errors import RepscopeError
+
+
+def run(
+    study: Path = typer.Argument(..., help="Study TOML file."),
+    out: Path = typer.Option(None, "--out", "-o", help="Output folder (default "
+                             "repscope-out/<study name>)."),
+    no_report: bool = typer.Option(False, "--no-report", help="Skip writing report.html."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    dask: str = typer.Option(None, "--dask", help="Dask scheduler address (tcp://host:port)."),
+) -> None:
+    """Run a study: extract → compare → report; re-running resumes where it stopped."""
+    from ..study import load_study, run_study
+
+    spec = load_study(study)
+    if dask:
+        from ..distributed import dask_client
+
+        with dask_client(dask):
+            outcome = run_study(spec, out, progress=not quiet and not as_json,
+                                report=not no_report)
+    else:
+        outcome = run_study(spec, out, progress=not quiet and not as_json, report=not no_report)
+    summary = {"out": str(outcome.out), "database": str(outcome.db_path),
+               "report": str(outcome.report_path) if outcome.report_path else None,
+               "rows": outcome.n_rows}
+    if as_json:
+        typer.echo(json.dumps(summary))
+    elif not quiet:
+        typer.echo(f"{outcome.n_rows} result rows in {outcome.db_path}")
+
+
+def report(
+    folder: Path = typer.Argument(..., help="Study output folder (holds results.sqlite)."),
+    out: Path = typer.Option(None, "--out", "-o",
+                             help="HTML file (default FOLDER/report.html)."),
+    title: str = typer.Option("repscope report", "--title", help="Page title."),
+) -> None:
+    """Write the self-contained HTML report of a study folder."""
+    from ..report import write_report
+    from ..results import ResultsDB
+    from ..study.runner import load_extras
+
+    db_path = folder / "results.sqlite"
+    if not db_path.exists():
+        raise RepscopeError(f"no results database at {db_path}; run `repscope run` first")
+    with ResultsDB(db_path) as db:
+        results = db.to_pandas()
+    path = write_report(out or folder / "report.html", results, load_extras(folder), title=title)
+    typer.echo(f"report written to {path}")
+
+
+def demo(
+    out: Path = typer.Option(Path("repscope-out/demo"), "--out", "-o", help="Output folder."),
+    quick: bool = typer.Option(False, "--quick", help="A smaller, faster configuration."),
+    no_text_models: bool = typer.Option(False, "--no-text-models",
+                                        help="Skip the MiniLM vs MPNet comparison."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Run the built-in offline demo and write OUT/report.html."""
+    from ..study.demo import run_demo
+
+    outcome = run_demo(out, quick=quick, include_text_models=not no_text_models,
+                       progress=not quiet)
+    for line in outcome.extras.get("findings", []):
+        typer.echo(f"• {line}")
+    typer.echo(f"report: {outcome.report_path}")

@@ -1,0 +1,59 @@
+"""The demo's own sanity results, asserted (digits part; the text models are optional)."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+
+import pytest
+from browser import figure_status, open_page, severe_console_errors
+
+from repscope.study.demo import run_demo
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("demo")
+    return run_demo(out, quick=True, include_text_models=False, progress=False)
+
+
+def test_layer_identification_holds(demo) -> None:
+    li = demo.extras["layer_identification"]
+    assert li["layers"] == 4
+    assert li["hits"] > li["layers"] / 2, li  # "most layers" (Kornblith et al. 2019)
+
+
+def test_rotation_profile_says_equal_up_to_rotation(demo) -> None:
+    rot = demo.extras["rotation_profile"]
+    assert rot["strongest"] == "orthogonal"
+    assert rot["sentence"].startswith("Equal up to rotation")
+
+
+def test_report_has_stitching_probes_profiles(demo) -> None:
+    html = Path(demo.report_path).read_text()
+    for section in ("Model stitching", "Linear probes", "Best-matching layers (cka)",
+                    "Invariance profiles", "Layer identification"):
+        assert section in html
+    stitch = demo.extras["stitching"][0]
+    assert len(stitch["matrix"]) == 3 and all(0 <= v <= 1.2 for row in stitch["matrix"]
+                                              for v in row)
+    assert all(not math.isnan(p["accuracy"]) for p in demo.extras["probes"])
+
+
+def test_database_has_no_duplicates(demo) -> None:
+    con = sqlite3.connect(demo.db_path)
+    n, distinct = con.execute(
+        "SELECT COUNT(*), COUNT(DISTINCT dataset||model_a||layer_a||model_b||layer_b||measure"
+        "||params||stats||n||seed) FROM results").fetchone()
+    assert n == distinct == demo.n_rows > 100
+
+
+def test_demo_report_renders_in_browser(demo) -> None:
+    drv = open_page(Path(demo.report_path))
+    try:
+        status = figure_status(drv)
+        assert status["total"] > 20 and status["rendered"] == status["total"], status
+        assert severe_console_errors(drv) == []
+    finally:
+        drv.quit()
