@@ -484,3 +484,15 @@ def test_bootstrap_resample_warnings_are_summarised_once(rng):
     assert len(res.warnings) == 1
     assert "20 of 20 bootstrap resamples raised warnings" in res.warnings[0]
     assert "duplicated samples" in res.warnings[0]
+
+
+def test_normal_interval_is_centred_on_the_estimate() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(60, 80))  # d > n: resampled duplicates inflate CKA
+    y = x @ rng.normal(size=(80, 70)) + rng.normal(size=(60, 70))
+    res = stats.bootstrap_ci("cka", x, y, n_boot=40, seed=0, method="normal")
+    lo, hi = res.confidence_interval
+    assert lo < res.statistic < hi
+    assert (hi - lo) / 2 == pytest.approx(1.959964 * res.standard_error, rel=1e-5)
+    pct = stats.bootstrap_ci("cka", x, y, n_boot=40, seed=0)
+    assert pct.confidence_interval.low > pct.statistic  # the failure mode "normal" avoids

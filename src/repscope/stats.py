@@ -73,7 +73,7 @@ __all__ = [
 MeasureSpec = Any
 
 ALTERNATIVES = ("more_similar", "less_similar", "two-sided")
-CI_METHODS = ("percentile", "bca")
+CI_METHODS = ("percentile", "bca", "normal")
 
 #: default numbers of resamples when statistics are requested by name only
 DEFAULT_PERMUTATIONS = 200
@@ -118,7 +118,7 @@ class Stats:
         Bootstrap resamples for the confidence interval (0 = off).
     level : float
         Confidence level of the interval.
-    ci_method : {"percentile", "bca"}
+    ci_method : {"percentile", "bca", "normal"}
         Bootstrap interval method.
     heldout : bool
         Also compute the held-out value for measures that support it
@@ -757,7 +757,12 @@ def bootstrap_ci(
       resampled values below the estimate)`` and acceleration ``a`` from the
       jackknife ``a = Σ(θ̄ − θ₍ᵢ₎)³ / (6 (Σ(θ̄ − θ₍ᵢ₎)²)^{3/2})`` (costs ``n``
       extra evaluations).  Falls back to the percentile interval (with a
-      warning) when the distribution has no spread.
+      warning) when the distribution has no spread;
+    * ``"normal"``: ``θ̂ ± z_{1−α/2} · SE`` with the bootstrap standard error.
+      Centred on the estimate, so it is robust to the upward *location* bias
+      that duplicated samples give similarity measures such as CKA at d ≳ n
+      (where percentile intervals can exclude the estimate); the spread of the
+      resamples is still used.
 
     Caveat: resampling duplicates samples; neighbourhood measures (duplicates
     are each other's nearest neighbours) and measures fitted to the data (CCA
@@ -860,6 +865,9 @@ def bootstrap_ci_prepared(
                     RepscopeWarning,
                     stacklevel=2,
                 )
+        if method == "normal" and boot.size > 1:
+            half = float(special.ndtri(1.0 - alpha)) * float(np.std(boot, ddof=1))
+            interval = (stat - half, stat + half)
         if interval is None:
             lo, hi = np.percentile(boot, [100.0 * alpha, 100.0 * (1.0 - alpha)])
             interval = (float(lo), float(hi))

@@ -19,13 +19,48 @@ from ..errors import RepscopeError
 from .figures import bar, heatmap
 from .html import HtmlReport, natural_key
 
-__all__ = ["build_report", "write_report", "best_matches", "measure_direction"]
+__all__ = ["build_report", "write_report", "best_matches", "measure_direction", "measure_label",
+           "with_labels"]
+
+
+def measure_label(name: str, params: Any = None) -> str:
+    """``"cka"`` for default parameters, ``"cka[kernel=rbf]"`` otherwise."""
+    import json
+
+    from ..registry import measure_info
+
+    if params is None or (isinstance(params, float) and math.isnan(params)):
+        return name
+    given = json.loads(params) if isinstance(params, str) else dict(params)
+    try:
+        defaults = measure_info(name).params
+    except RepscopeError:
+        defaults = {}
+    diff = {k: v for k, v in given.items() if defaults.get(k, object()) != v}
+    if not diff:
+        return name
+    return f"{name}[{','.join(f'{k}={v}' for k, v in sorted(diff.items()))}]"
+
+
+def with_labels(results: Any) -> Any:
+    """Copy of ``results`` whose ``measure`` column is the parameter-aware label.
+
+    Rows of the same measure with different parameters (e.g. linear and RBF
+    CKA) then stay apart in every table and figure.
+    """
+    if "params" not in results.columns:
+        return results
+    df = results.copy()
+    df["measure_name"] = df["measure"]
+    df["measure"] = [measure_label(m, p) for m, p in zip(df["measure"], df["params"])]
+    return df
 
 
 def measure_direction(name: str) -> str:
     """``"max"`` when larger values mean more similar, ``"min"`` for distances."""
     from ..registry import measure_info
 
+    name = name.split("[", 1)[0]
     try:
         return "max" if measure_info(name).kind == "similarity" else "min"
     except RepscopeError:
@@ -46,7 +81,12 @@ def _matrix(df: Any, la: list[str], lb: list[str]) -> np.ndarray:
 
 
 def best_matches(results: Any, measure: str, model_a: str, model_b: str) -> list[dict[str, Any]]:
-    """For each layer of ``model_a``, the most similar layer of ``model_b`` under ``measure``."""
+    """For each layer of ``model_a``, the most similar layer of ``model_b`` under ``measure``.
+
+    ``measure`` is a label (``"cka"`` = default parameters, ``"cka[kernel=rbf]"``).
+    """
+    if "measure_name" not in results.columns:
+        results = with_labels(results)
     df = results[(results.measure == measure) & (results.model_a == model_a)
                  & (results.model_b == model_b)]
     out = []
@@ -140,6 +180,9 @@ def build_report(
     extras = dict(extras or {})
     if results is None or len(results) == 0:
         raise RepscopeError("no results to report: run a study or a grid first")
+    results = with_labels(results)
+    if "error" in results.columns:
+        results = results[results["error"].isna()]
     rep = HtmlReport(title, extras.get("description", ""))
     measures = sorted(results.measure.unique().tolist())
     primary = primary_measure or extras.get("primary_measure") or (

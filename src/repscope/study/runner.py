@@ -140,7 +140,8 @@ def compare_study(spec: StudySpec, reps: dict, db: Any, dataset_id: str, progres
     stat_keys = {_canon(m) for m in chosen}
     with_stats = [m for m in spec.measures if _canon(m) in stat_keys]
     plain = [m for m in spec.measures if _canon(m) not in stat_keys]
-    stats = Stats(n_permutations=spec.permutations, n_boot=spec.bootstrap)
+    stats = Stats(n_permutations=spec.permutations, n_boot=spec.bootstrap,
+                  ci_method=spec.ci_method)
     if not stats.any:
         plain, with_stats = list(spec.measures), []
     # Small problems run faster on one BLAS thread (no spinning threads on a busy machine).

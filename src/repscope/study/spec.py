@@ -36,6 +36,7 @@ Example (``examples/digits_study.toml``)::
     bootstrap = 200          # 0 = off
     seed = 0
     measures = ["cka"]       # which measures get statistics (default: all)
+    ci = "normal"            # bootstrap interval: normal (default) | percentile | bca
 
     [functional]
     probes = true            # needs labels (digits has them)
@@ -97,6 +98,7 @@ class StudySpec:
     permutations: int = 0
     bootstrap: int = 0
     seed: int = 0
+    ci_method: str = "normal"
     stats_measures: tuple[Any, ...] | None = None
     probes: bool = False
     stitching: bool = False
@@ -212,7 +214,9 @@ def parse_study(data: dict[str, Any], base: Path, path: Path | None = None) -> S
     if cmp.get("pairs", "cross") not in ("cross", "within", "all"):
         raise StudySpecError("[compare] pairs must be cross, within or all")
     st = data.get("stats", {})
-    _take(st, {"permutations", "bootstrap", "seed", "measures"}, "stats")
+    _take(st, {"permutations", "bootstrap", "seed", "measures", "ci"}, "stats")
+    if st.get("ci", "normal") not in ("normal", "percentile", "bca"):
+        raise StudySpecError("[stats] ci must be normal, percentile or bca")
     fn = data.get("functional", {})
     _take(fn, {"probes", "stitching"}, "functional")
     rp = data.get("report", {})
@@ -228,6 +232,7 @@ def parse_study(data: dict[str, Any], base: Path, path: Path | None = None) -> S
         permutations=int(st.get("permutations", 0)),
         bootstrap=int(st.get("bootstrap", 0)),
         seed=int(st.get("seed", 0)),
+        ci_method=str(st.get("ci", "normal")),
         stats_measures=tuple(st["measures"]) if "measures" in st else None,  # names or tables
         probes=bool(fn.get("probes", False)),
         stitching=bool(fn.get("stitching", False)),
