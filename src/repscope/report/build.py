@@ -267,6 +267,14 @@ def build_report(
                        f"Held-out accuracy of a logistic-regression probe on each layer of "
                        f"{model}.")
 
+        for s in extras.get("probe_agreement", []):
+            rep.figure(heatmap(np.asarray(s["matrix"], dtype=float), s["layers_a"],
+                               s["layers_b"], title=f"probe agreement {s['model_a']} vs "
+                               f"{s['model_b']}", xlabel=s["model_b"], ylabel=s["model_a"],
+                               vmin=0, vmax=1),
+                       "Fraction of held-out inputs on which the two layers' probes predict "
+                       "the same class.")
+
     if extras.get("stitching"):
         rep.section("Model stitching")
         rep.text("Accuracy of A[:a] → affine stitching layer → B[b:] relative to B's own "

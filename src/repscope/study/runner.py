@@ -175,7 +175,7 @@ def functional_analyses(spec: StudySpec, data: StudyData, reps: dict, torch_mode
 
 def _functional(spec: StudySpec, data: StudyData, reps: dict, torch_models: dict,
                 progress: bool) -> dict[str, Any]:
-    from ..probes import probe_grid
+    from ..probes import probe_agreement, probe_grid
     from ..stitching import stitching_matrix
     from ..zoo.digits import accuracy
 
@@ -186,6 +186,13 @@ def _functional(spec: StudySpec, data: StudyData, reps: dict, torch_models: dict
                          seed=spec.seed)
         extras["probes"] = [{"model": m, "layer": layer, "accuracy": r.accuracy,
                              "dataset": data.dataset_id} for (m, layer), r in res.items()]
+        names = [m.name for m in spec.models]
+        if len(names) >= 2:  # functional agreement of two models' probes, layer by layer
+            a, b = names[0], names[1]
+            la, lb = _model_layers(reps, a), _model_layers(reps, b)
+            mat = [[probe_agreement(res[(a, x)], res[(b, y)]) for y in lb] for x in la]
+            extras["probe_agreement"] = [{"model_a": a, "model_b": b, "layers_a": la,
+                                          "layers_b": lb, "matrix": mat}]
     if torch_models and data.labels is not None:
         extras["accuracies"] = {
             name: accuracy(model, np.asarray(data.inputs), data.labels)
@@ -269,6 +276,7 @@ def merge_extras(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     merged = dict(old)
     keys = {"probes": ("model", "layer", "dataset"),
             "stitching": ("model_a", "model_b"),
+            "probe_agreement": ("model_a", "model_b"),
             "profiles": ("model_a", "layer_a", "model_b", "layer_b")}
     for name, value in new.items():
         if name in keys and isinstance(value, list):
