@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ._array import Array, namespace
@@ -14,6 +15,15 @@ __all__ = [
     "psd_power",
     "nuclear_norm",
     "rank_tol",
+    "MIXED_BLOCK",
+    "is_low_precision",
+    "center_float32",
+    "mixed_cross",
+    "mixed_gram",
+    "deflate_ones",
+    "psd_sqrt_trace",
+    "gram_fidelity",
+    "cholesky_pd",
 ]
 
 
@@ -66,3 +76,177 @@ def nuclear_norm(a: Array) -> Array:
     """Sum of singular values."""
     xp = namespace(a)
     return xp.sum(xp.linalg.svdvals(a))
+
+
+# ------------------------------------------------------------------ mixed precision
+#: rows (or features) contracted by one float32 GEMM before its result is added to
+#: the float64 accumulator.  The rounding error of a float32 dot product of length k
+#: grows like sqrt(k)·2⁻²⁴ relative to Σ|aᵢbᵢ|; with k <= 4096 the entries carry a
+#: relative error of ~1e-6 at worst and the measures that tolerate mixed precision
+#: (linear CKA/HSIC, NBS) stay within ~1e-7 of float64 (tests/perf/test_fast_paths.py).
+MIXED_BLOCK = 4096
+
+
+def is_low_precision(x: Array) -> bool:
+    """True for floating arrays of at most 32 bits (float32, float16, bfloat16)."""
+    dt = getattr(x, "dtype", None)
+    if dt is None:
+        return False
+    if type(x).__module__.startswith("torch"):
+        return bool(dt.is_floating_point) and dt.itemsize <= 4
+    import numpy as np
+
+    return np.dtype(dt).kind == "f" and np.dtype(dt).itemsize <= 4
+
+
+def _as32(x: Array) -> Array:
+    xp = namespace(x)
+    return x if x.dtype == xp.float32 else xp.astype(x, xp.float32)
+
+
+def _as64(x: Array) -> Array:
+    xp = namespace(x)
+    return x if x.dtype == xp.float64 else xp.astype(x, xp.float64)
+
+
+def center_float32(x: Array, mean: Array, block: int = MIXED_BLOCK) -> Array:
+    """``fl32(float64(x) − mean)``: centred in float64, stored in float32.
+
+    Works in row blocks so the float64 temporary stays at ``block × d``.
+    The stored values carry one float32 rounding (relative 2⁻²⁴) of the exactly
+    centred data, so large common offsets cost no accuracy.
+    """
+    xp = namespace(x)
+    n = int(x.shape[0])
+    if n <= block:
+        return _as32(_as64(x) - mean)
+    parts = [_as32(_as64(x[i : i + block]) - mean) for i in range(0, n, block)]
+    return xp.concat(parts, axis=0)
+
+
+def mixed_cross(a: Array, b: Array | None = None, block: int = MIXED_BLOCK) -> Array:
+    """``aᵀb`` (or ``aᵀa``) from float32 GEMMs over row blocks, summed in float64.
+
+    Parameters
+    ----------
+    a, b : float32 arrays (n, p), (n, q)
+        Usually column-centred data (:func:`center_float32`).
+    block : int
+        Rows per float32 GEMM (bounds the float32 rounding error, see
+        :data:`MIXED_BLOCK`).
+
+    Returns
+    -------
+    float64 array (p, q).
+    """
+    n = int(a.shape[0])
+    acc = None
+    for i in range(0, n, block):
+        ab = a[i : i + block]
+        prod = ab.T @ ab if b is None else ab.T @ b[i : i + block]
+        if acc is None:
+            acc = _as64(prod)
+        else:
+            acc = _add_inplace(acc, prod)
+    return acc
+
+
+def mixed_gram(a: Array, block: int = MIXED_BLOCK) -> Array:
+    """``a aᵀ`` (n × n) from float32 GEMMs over feature blocks, summed in float64."""
+    d = int(a.shape[1])
+    acc = None
+    for j in range(0, d, block):
+        ab = a[:, j : j + block]
+        prod = ab @ ab.T
+        acc = _as64(prod) if acc is None else _add_inplace(acc, prod)
+    return acc
+
+
+def _add_inplace(acc: Array, prod: Array) -> Array:
+    """``acc + prod`` (float64 + float32) without a float64 temporary where possible.
+
+    In-place only for NumPy arrays and torch tensors that need no gradient; an
+    autograd graph gets the out-of-place sum.
+    """
+    if getattr(acc, "requires_grad", False) or getattr(prod, "requires_grad", False):
+        return acc + _as64(prod)
+    acc += prod
+    return acc
+
+
+# ------------------------------------------------------------ Gram-space fidelity
+def deflate_ones(k: Array) -> Array:
+    """The (n−1) × (n−1) block of ``H K H`` orthogonal to the all-ones vector.
+
+    ``H = I − β v vᵀ`` with ``v = 1 + √n e₁``, ``β = 2/(vᵀv)`` is the Householder
+    reflection mapping ``1`` to ``−√n e₁``.  For a centred Gram matrix
+    (``K 1 = 0``) the first row and column of ``H K H`` vanish, and the trailing
+    block carries every non-zero eigenvalue of K: it is positive definite when
+    the centred data have rank n − 1.  Costs O(n²) (one matrix–vector product).
+    """
+    xp = namespace(k)
+    n = int(k.shape[0])
+    root = math.sqrt(n)
+    beta = 1.0 / (n + root)  # 2 / vᵀv with vᵀv = 2n + 2√n
+    kv = xp.sum(k, axis=1) + root * k[:, 0]  # K v
+    a = xp.sum(kv) + root * kv[0]  # vᵀ K v
+    w = kv[1:]  # v[1:] = 1
+    t = k[1:, 1:] - beta * (w[:, None] + w[None, :]) + (beta * beta * a)
+    return (t + t.T) / 2
+
+
+def psd_sqrt_trace(m: Array, tol_factor: float = 1.0) -> Array:
+    """``tr(M^{1/2}) = Σ √λᵢ`` of a symmetric PSD matrix from its eigenvalues.
+
+    Eigenvalues below ``tol_factor · size · ε · λ_max`` (rounding level of a
+    backward-stable eigensolver) count as 0, so a rank-deficient M does not pick
+    up ``√ε`` noise from each of its null directions.
+    """
+    xp = namespace(m)
+    w = xp.linalg.eigvalsh((m + m.T) / 2)
+    top = xp.max(xp.abs(w))
+    size = int(m.shape[0])
+    keep = w > top * (tol_factor * size * 2.220446049250313e-16)
+    return xp.sum(xp.sqrt(xp.where(keep, w, xp.zeros_like(w))))
+
+
+def gram_fidelity(kx: Array, ky: Array) -> Array | None:
+    """``F = tr((Kx^{1/2} Ky Kx^{1/2})^{1/2})`` of centred Gram matrices, n × n route.
+
+    Deflates the all-ones direction from both Grams (:func:`deflate_ones`),
+    factors one of them by Cholesky, ``K̂x = L Lᵀ``, and sums the square roots
+    of the eigenvalues of ``Lᵀ K̂y L`` (similar to ``K̂x^{1/2} K̂y K̂x^{1/2}``):
+    one Cholesky, two triangular products and one symmetric eigenvalue problem
+    without eigenvectors — several times cheaper than eigen-decomposing both
+    Grams.  Returns ``None`` when neither deflated Gram is numerically positive
+    definite (rank < n − 1, e.g. d < n − 1); the caller then falls back to the
+    eigenvector route.
+    """
+    kxh, kyh = deflate_ones(kx), deflate_ones(ky)
+    for a, b in ((kxh, kyh), (kyh, kxh)):
+        chol = cholesky_pd(a)
+        if chol is None:
+            continue
+        return psd_sqrt_trace(chol.T @ b @ chol)
+    return None
+
+
+def cholesky_pd(a: Array) -> Array | None:
+    """Cholesky factor of ``a`` if it is comfortably positive definite, else None.
+
+    Positive definiteness is judged by the pivots: the smallest squared diagonal
+    entry of L must exceed ``n · 1e-13`` times the largest diagonal entry of a
+    (a factor of a nearly singular matrix would amplify rounding).
+    """
+    xp = namespace(a)
+    n = int(a.shape[0])
+    try:
+        chol = xp.linalg.cholesky(a)
+    except Exception:  # noqa: BLE001 - numpy LinAlgError / torch RuntimeError
+        return None
+    diag = xp.linalg.diagonal(chol)
+    piv = diag * diag
+    top = xp.max(xp.linalg.diagonal(a))
+    if not bool(xp.all(xp.isfinite(piv))) or not bool(xp.min(piv) > top * n * 1e-13):
+        return None
+    return chol

@@ -15,7 +15,12 @@ co-moments and so avoids the cancellation of the raw ``XᵀX - n μμᵀ`` form:
         mom.update(xb, yb)
     total = mom_worker_a.merge(mom_worker_b)   # equals the single-pass result
 
-Chunks are promoted to float64 before the products (``accumulate="float64"``).
+Chunks are promoted to float64 before the products.  The streaming
+accumulators of :mod:`repscope.streaming` can instead form each chunk's
+centred products with float32 GEMMs (accumulated in float64 across chunks);
+such statistics record ``precision="mixed"`` and measures that are not
+accurate to 1e-6 from them refuse them (see
+:attr:`repscope.measures._moment.MomentMeasure.tolerates_mixed`).
 """
 
 from __future__ import annotations
@@ -24,10 +29,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._array import Array, float64, namespace
-from .errors import InputShapeError, InsufficientSamplesError
+from .errors import InputShapeError, InputValueError, InsufficientSamplesError
 from .validation import check_pair
 
 __all__ = ["SecondMoments"]
+
+_PRECISIONS = ("float64", "mixed")
+
+
+def _merged_precision(a: str, b: str) -> str:
+    return "mixed" if "mixed" in (a, b) else "float64"
 
 
 @dataclass
@@ -41,6 +52,11 @@ class SecondMoments:
     mean_x, mean_y : arrays (dx,), (dy,)
     sxx, syy, sxy : arrays (dx, dx), (dy, dy), (dx, dy)
         Centred sums of outer products (not divided by n).
+    precision : {"float64", "mixed"}
+        Arithmetic of the chunk products: ``"float64"`` throughout, or
+        ``"mixed"`` (float32 GEMMs of float64-centred chunks, float64
+        accumulation across chunks; relative error of a few 1e-7).  A merge
+        is ``"mixed"`` when either part is.
     """
 
     n: int
@@ -49,6 +65,13 @@ class SecondMoments:
     sxx: Array
     syy: Array
     sxy: Array
+    precision: str = "float64"
+
+    def __post_init__(self) -> None:
+        if self.precision not in _PRECISIONS:
+            raise InputValueError(
+                f"SecondMoments precision must be one of {_PRECISIONS}, got {self.precision!r}"
+            )
 
     # ------------------------------------------------------------ creation
     @classmethod
@@ -89,6 +112,7 @@ class SecondMoments:
         merged = self.merge(other)
         self.n, self.mean_x, self.mean_y = merged.n, merged.mean_x, merged.mean_y
         self.sxx, self.syy, self.sxy = merged.sxx, merged.syy, merged.sxy
+        self.precision = merged.precision
         return self
 
     def merge(self, other: SecondMoments) -> SecondMoments:
@@ -102,6 +126,7 @@ class SecondMoments:
             return other.copy()
         if other.n == 0:
             return self.copy()
+
         xp = namespace(self.sxx)
         n = self.n + other.n
         dx = other.mean_x - self.mean_x
@@ -114,6 +139,7 @@ class SecondMoments:
             sxx=self.sxx + other.sxx + w * xp.linalg.outer(dx, dx),
             syy=self.syy + other.syy + w * xp.linalg.outer(dy, dy),
             sxy=self.sxy + other.sxy + w * xp.linalg.outer(dx, dy),
+            precision=_merged_precision(self.precision, other.precision),
         )
 
     def __add__(self, other: SecondMoments) -> SecondMoments:
@@ -121,12 +147,14 @@ class SecondMoments:
 
     def copy(self) -> SecondMoments:
         return SecondMoments(
-            self.n, self.mean_x, self.mean_y, self.sxx, self.syy, self.sxy
+            self.n, self.mean_x, self.mean_y, self.sxx, self.syy, self.sxy, self.precision
         )
 
     def transpose(self) -> SecondMoments:
         """Statistics of (Y, X)."""
-        return SecondMoments(self.n, self.mean_y, self.mean_x, self.syy, self.sxx, self.sxy.T)
+        return SecondMoments(
+            self.n, self.mean_y, self.mean_x, self.syy, self.sxx, self.sxy.T, self.precision
+        )
 
     def require(self, min_samples: int) -> None:
         if self.n < min_samples:

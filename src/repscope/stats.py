@@ -353,12 +353,17 @@ def _value(m: Measure, X: Array, Y: Array) -> float:
 # ----------------------------------------------------- prepared permutation
 #: how cached quantities transform when the samples are permuted
 _ROW_KEYS = frozenset({"centered", "rownorm2"})
-_BOTH_KEYS = frozenset({"gram"})
-_INVARIANT_KEYS = frozenset({"sxx"})
+_BOTH_KEYS = frozenset({"gram", "gram_mixed"})
+# per-representation summaries that do not depend on the row order
+_INVARIANT_KEYS = frozenset({"sxx", "sxx_mixed", "mean", "low_precision", "sq_frobenius"})
+# (float32 centred rows, float64 shift) pairs: rows of the first element move
+_ROW_PAIR_KEYS = frozenset({"centered32"})
 _BOTH_TUPLE_HEADS = frozenset({"ckernel", "ukernel"})
 
 
 def _cache_rule(key: Any, value: Any, n: int) -> str | None:
+    if key in _ROW_PAIR_KEYS and isinstance(value, tuple) and len(value) == 2:
+        return "row_pair" if tuple(getattr(value[0], "shape", ()))[:1] == (n,) else None
     shape = tuple(getattr(value, "shape", ()))
     if key in _ROW_KEYS and len(shape) in (1, 2) and shape[0] == n:
         return "rows"
@@ -380,6 +385,8 @@ def _fast_permute(p: Prepared, perm: np.ndarray) -> Prepared | None:
             return None
         if rule == "rows":
             cache[key] = _take_rows(value, perm)
+        elif rule == "row_pair":
+            cache[key] = (_take_rows(value[0], perm), value[1])
         elif rule == "both":
             cache[key] = _take_both(value, perm)
         else:

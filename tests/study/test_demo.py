@@ -33,7 +33,7 @@ def test_rotation_profile_says_equal_up_to_rotation(demo) -> None:
 def test_report_has_stitching_probes_profiles(demo) -> None:
     html = Path(demo.report_path).read_text()
     for section in ("Model stitching", "Linear probes", "Best-matching layers (cka)",
-                    "probe agreement",
+                    "probes predict the same class",
                     "Invariance profiles", "Layer identification"):
         assert section in html
     stitch = demo.extras["stitching"][0]

@@ -7,28 +7,71 @@ Such a measure has two exact computation paths:
 * Gram space, from the centred n × n Gram matrices (cost ≈ n²·(dx+dy) + n³),
   cheaper when n < d.
 
-:meth:`MomentMeasure._compare` picks the cheaper one.  Subclasses implement
-``_from_moments`` and, where a Gram form exists, ``_from_grams``.
+:meth:`MomentMeasure._compare` picks the cheaper one by a flop-count model
+(:meth:`MomentMeasure.path_costs`; measures whose paths cost differently, e.g.
+linear CKA which needs no eigen-decomposition, override it).  Subclasses
+implement ``_from_moments`` and, where a Gram form exists, ``_from_grams``.
+
+Mixed precision
+---------------
+Measures whose value is insensitive to small *relative* perturbations of the
+moment matrices (:attr:`MomentMeasure.tolerates_mixed`: linear biased CKA and
+HSIC, NBS) compute the centred products of float32 (or float16/bfloat16)
+inputs with float32 GEMMs.  Such inputs are kept in float32 (classes with
+``mixed_precision = True`` do not cast them; their float64 paths cast on use).
+Each representation is shifted by its float64 mean rounded to float32,
+``z = fl32(x − s)`` with ``s = fl32(μ)``, and with ``e = μ − s`` (float64)::
+
+    X̃ᵀỸ = zₓᵀz_y − n eₓe_yᵀ,     X̃X̃ᵀ = zzᵀ − (ze)1ᵀ − 1(ze)ᵀ + ‖e‖² 11ᵀ
+
+where the float32 products are summed over blocks of
+:data:`repscope._linalg.MIXED_BLOCK` rows (features) in float64.  The result
+stays within ~1e-7 of the float64 answer on the same values
+(``tests/perf/test_fast_paths.py``) at about twice the GEMM speed.  Measures
+that whiten (the CCA family, regression, shape metrics with α < 1) or take a
+square root near 0 (the Procrustes distances) amplify rounding errors and keep
+the float64 path.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from .._array import Array, namespace
-from .._linalg import center
-from ..errors import DegenerateInputError
+from .._array import Array, float64, is_torch, namespace
+from .._linalg import is_low_precision, mixed_cross, mixed_gram
+from ..errors import DegenerateInputError, InputValueError
 from ..moments import SecondMoments
+from ..validation import as_representation, check_not_constant
 from .base import Measure, Prepared
 
-__all__ = ["MomentMeasure", "choose_gram"]
+__all__ = ["MomentMeasure", "choose_gram", "feature_cost", "gram_cost"]
+
+#: relative cost of one flop of a dense symmetric eigen/SVD problem vs one GEMM flop
+#: (reductions to tridiagonal/bidiagonal form run at BLAS-2 speed)
+EIG_WEIGHT = 10.0
+
+
+def feature_cost(n: int, dx: int, dy: int, eig: bool = True) -> float:
+    """Flop model of the feature path: Sxx, Syy, Sxy plus two d × d eigenproblems."""
+    flops = n * (dx * dx + dy * dy + 2 * dx * dy)
+    if eig:
+        flops += EIG_WEIGHT * (dx**3 + dy**3)
+    return float(flops)
+
+
+def gram_cost(n: int, dx: int, dy: int, eig: bool = True) -> float:
+    """Flop model of the Gram path: Kx, Ky plus n × n eigenproblems."""
+    flops = n * n * (dx + dy)
+    if eig:
+        flops += 2 * EIG_WEIGHT * n**3
+    else:
+        flops += 2 * n * n
+    return float(flops)
 
 
 def choose_gram(n: int, dx: int, dy: int) -> bool:
     """True when the Gram (n × n) path is cheaper than the feature (d × d) path."""
-    feature = n * (dx * dx + dy * dy + dx * dy) + dx**3 + dy**3
-    gram = n * n * (dx + dy) + 2 * n**3
-    return gram < feature
+    return gram_cost(n, dx, dy) < feature_cost(n, dx, dy)
 
 
 class MomentMeasure(Measure):
@@ -36,11 +79,18 @@ class MomentMeasure(Measure):
 
     #: whether ``_from_grams`` is implemented
     has_gram_path = False
+    #: whether float32 inputs may use float32 GEMMs (see the module docstring)
+    mixed_precision: ClassVar[bool] = False
 
     @property
     def supports_moments(self) -> bool:
         """Whether this configured instance can be computed from moments (streaming)."""
         return True
+
+    @property
+    def tolerates_mixed(self) -> bool:
+        """Whether statistics from float32 GEMMs give this instance within 1e-6 of float64."""
+        return self.mixed_precision and self.supports_moments
 
     # ---------------------------------------------------------------- public
     def from_moments(self, mom: SecondMoments) -> Array:
@@ -48,6 +98,12 @@ class MomentMeasure(Measure):
         if not self.supports_moments:
             raise DegenerateInputError(
                 f"{self.info.name} with {self.params} is not a function of second moments"
+            )
+        if mom.precision == "mixed" and not self.tolerates_mixed:
+            raise DegenerateInputError(
+                f"{self.info.name} amplifies the rounding of float32 GEMMs beyond 1e-6; "
+                "accumulate the statistics with precision='float64' "
+                "(repscope.streaming.moments(..., precision='float64'))"
             )
         mom.require(self.info.min_samples)
         xp = namespace(mom.sxx)
@@ -58,45 +114,149 @@ class MomentMeasure(Measure):
                 )
         return self._finalize(self._from_moments(mom), mom.sxx)
 
-    # ---------------------------------------------------------- internals
-    def _prepare(self, p: Prepared) -> None:
-        p.cache["centered"] = center(p.data)
+    def prepare(self, X: Any, name: str = "X") -> Prepared:
+        """Validate one representation; low-precision input of mixed-capable classes stays float32.
 
-    def _self_moment(self, p: Prepared) -> Array:
-        s = p.cache.get("sxx")
-        if s is None:
-            xc = p.cache["centered"]
-            s = p.cache["sxx"] = xc.T @ xc
-        return s
+        ``Prepared.data`` is float64 except for float32/float16/bfloat16 input of
+        a class with ``mixed_precision = True``, where it is the validated
+        float32 array (``cache["low_precision"]`` is then set); float64 code
+        paths of such classes cast on use (:meth:`_data64`).
+        """
+        if not (is_low_precision(X) and self.mixed_precision):
+            return super().prepare(X, name)
+        x = as_representation(X, name, min_samples=self.info.min_samples, cast=False)
+        xp = namespace(x)
+        if x.dtype != xp.float32:
+            x = xp.astype(x, xp.float32)
+            if not bool(xp.all(xp.isfinite(x))):
+                raise InputValueError(f"{name} contains NaN or Inf values")
+        if self.requires_variance:
+            check_not_constant(x, name, self.info.name)
+        p = Prepared(x, {"low_precision": True})
+        self._prepare(p)
+        return p
 
-    def _gram(self, p: Prepared) -> Array:
-        g = p.cache.get("gram")
-        if g is None:
-            xc = p.cache["centered"]
-            g = p.cache["gram"] = xc @ xc.T
-        return g
-
-    def _moments(self, px: Prepared, py: Prepared) -> SecondMoments:
-        xp = namespace(px.data)
-        xc, yc = px.cache["centered"], py.cache["centered"]
-        return SecondMoments(
-            n=px.n,
-            mean_x=xp.mean(px.data, axis=0),
-            mean_y=xp.mean(py.data, axis=0),
-            sxx=self._self_moment(px),
-            syy=self._self_moment(py),
-            sxy=xc.T @ yc,
-        )
+    def path_costs(self, n: int, dx: int, dy: int) -> tuple[float, float]:
+        """``(feature, gram)`` flop estimates used to choose the path."""
+        return feature_cost(n, dx, dy), gram_cost(n, dx, dy)
 
     def use_gram(self, n: int, dx: int, dy: int) -> bool:
-        return self.has_gram_path and choose_gram(n, dx, dy)
+        if not self.has_gram_path:
+            return False
+        feature, gram = self.path_costs(n, dx, dy)
+        return gram < feature
+
+    # ---------------------------------------------------------- internals
+    def _mixed(self, *ps: Prepared) -> bool:
+        """Use float32 GEMMs in memory: every input is low precision and the class allows it.
+
+        Classes that allow it only with an accuracy guard (the Procrustes
+        distances) have ``tolerates_mixed`` False for streamed statistics.
+        """
+        return (
+            self.mixed_precision
+            and self.supports_moments
+            and all(p.cache.get("low_precision") for p in ps)
+        )
+
+    def _prepare(self, p: Prepared) -> None:
+        """Nothing eagerly: centred copies are made on first use (float64 or float32)."""
+
+    @staticmethod
+    def _data64(p: Prepared) -> Array:
+        """The data in float64 (a cast for low-precision prepared data, else itself)."""
+        return float64(p.data)
+
+    def _mean(self, p: Prepared) -> Array:
+        """Column means accumulated in float64 (cached)."""
+        mu = p.cache.get("mean")
+        if mu is None:
+            x = p.data
+            if x.dtype == namespace(x).float64:
+                mu = namespace(x).mean(x, axis=0)
+            elif is_torch(x):
+                import torch
+
+                mu = torch.mean(x, dim=0, dtype=torch.float64)
+            else:
+                import numpy as np
+
+                mu = np.mean(x, axis=0, dtype=np.float64)
+            p.cache["mean"] = mu
+        return mu
+
+    def _centered(self, p: Prepared) -> Array:
+        """Column-centred float64 data (cached)."""
+        xc = p.cache.get("centered")
+        if xc is None:
+            xc = p.cache["centered"] = self._data64(p) - self._mean(p)
+        return xc
+
+    def _centered32(self, p: Prepared) -> tuple[Array, Array]:
+        """``(z, e)``: ``z = fl32(x − fl32(μ))`` and the float64 shift error ``e = μ − fl32(μ)``."""
+        hit = p.cache.get("centered32")
+        if hit is None:
+            xp = namespace(p.data)
+            mu = self._mean(p)
+            s = xp.astype(mu, xp.float32)
+            x = p.data if p.data.dtype == xp.float32 else xp.astype(p.data, xp.float32)
+            hit = p.cache["centered32"] = (x - s, mu - xp.astype(s, xp.float64))
+        return hit
+
+    def _self_moment(self, p: Prepared, mixed: bool = False) -> Array:
+        key = "sxx_mixed" if mixed else "sxx"
+        s = p.cache.get(key)
+        if s is None:
+            if mixed:
+                xp = namespace(p.data)
+                z, e = self._centered32(p)
+                s = mixed_cross(z) - p.n * xp.linalg.outer(e, e)
+            else:
+                xc = self._centered(p)
+                s = xc.T @ xc
+            p.cache[key] = s
+        return s
+
+    def _cross_moment(self, px: Prepared, py: Prepared, mixed: bool = False) -> Array:
+        if mixed:
+            xp = namespace(px.data)
+            (zx, ex), (zy, ey) = self._centered32(px), self._centered32(py)
+            return mixed_cross(zx, zy) - px.n * xp.linalg.outer(ex, ey)
+        return self._centered(px).T @ self._centered(py)
+
+    def _gram(self, p: Prepared, mixed: bool = False) -> Array:
+        key = "gram_mixed" if mixed else "gram"
+        g = p.cache.get(key)
+        if g is None:
+            if mixed:
+                xp = namespace(p.data)
+                z, e = self._centered32(p)
+                ze = xp.astype(z @ xp.astype(e, xp.float32), xp.float64)
+                g = mixed_gram(z) - ze[:, None] - ze[None, :] + xp.sum(e * e)
+            else:
+                xc = self._centered(p)
+                g = xc @ xc.T
+            p.cache[key] = g
+        return g
+
+    def _moments(self, px: Prepared, py: Prepared, mixed: bool = False) -> SecondMoments:
+        return SecondMoments(
+            n=px.n,
+            mean_x=self._mean(px),
+            mean_y=self._mean(py),
+            sxx=self._self_moment(px, mixed),
+            syy=self._self_moment(py, mixed),
+            sxy=self._cross_moment(px, py, mixed),
+            precision="mixed" if mixed else "float64",
+        )
 
     def _compare(self, px: Prepared, py: Prepared) -> Array:
         n, dx, dy = px.n, int(px.data.shape[1]), int(py.data.shape[1])
         self._check_regime(n, dx, dy)
+        mixed = self._mixed(px, py)
         if self.use_gram(n, dx, dy):
-            return self._from_grams(self._gram(px), self._gram(py), px, py)
-        return self._from_moments(self._moments(px, py))
+            return self._from_grams(self._gram(px, mixed), self._gram(py, mixed), px, py)
+        return self._from_moments(self._moments(px, py, mixed))
 
     def _check_regime(self, n: int, dx: int, dy: int) -> None:
         """Hook for degeneracy warnings (e.g. d >= n for CCA)."""

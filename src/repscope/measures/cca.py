@@ -20,6 +20,15 @@ streamable) or from the centred Gram matrices (``Kx = Ux diag(wx) Uxᵀ``, and
 then ``C = diag(√wx) UxᵀUy diag(√wy)``; Gram path, cheaper when n < d).  PCA
 truncation (SVCCA), partial whitening (ridge CCA, shape metrics) and the
 canonical directions (PWCCA) are all simple operations on ``(wx, wy, C)``.
+
+Measures that need only the correlations (``mean_cca``, ``mean_sq_cca``) take
+a cheaper exact route when both covariances are comfortably positive definite:
+with Cholesky factors ``Sxx = LxLxᵀ``, ``Syy = LyLyᵀ`` the ρᵢ are the singular
+values of ``Lx⁻¹ Sxy Ly⁻ᵀ`` (two Cholesky factorisations and triangular
+inverses instead of two full eigen-decompositions, ~10× faster at d = 1024).
+It is used only when ``1/‖L⁻¹‖²_F`` — a lower bound of the smallest eigenvalue —
+exceeds the rank tolerance of the eigen route (computed with ``tr S >= λ_max``),
+so no direction the eigen route would drop is kept and both routes agree.
 """
 
 from __future__ import annotations
@@ -30,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from .._array import Array, namespace, to_numpy
-from .._linalg import range_basis
+from .._array import Array, is_torch, namespace, to_numpy
+from .._linalg import cholesky_pd, range_basis
 from ..errors import InvalidParameterError
 from ..metadata import Invariance, MeasureInfo
 from ..moments import SecondMoments
@@ -152,6 +161,40 @@ def cross_spectra_gram(
     return CrossSpectra(wx, wy, cxy, int(kx.shape[0]), dx, dy, lx)
 
 
+def _inverse_cholesky(s: Array) -> Array | None:
+    """``L⁻¹`` for ``s = LLᵀ`` when s is safely full rank (see the module docstring), else None."""
+    xp = namespace(s)
+    chol = cholesky_pd(s)
+    if chol is None:
+        return None
+    d = int(s.shape[0])
+    if is_torch(s):
+        import torch
+
+        eye = torch.eye(d, dtype=s.dtype, device=s.device)
+        inv = torch.linalg.solve_triangular(chol, eye, upper=False)
+    else:
+        from scipy.linalg import solve_triangular
+
+        inv = solve_triangular(chol, np.eye(d), lower=True, check_finite=False)
+    sq = xp.sum(inv * inv)
+    if not bool(xp.isfinite(sq)) or not bool(1.0 / sq > xp.linalg.trace(s) * d * 1e-13):
+        return None
+    return inv
+
+
+def correlations_cholesky(mom: SecondMoments) -> Array | None:
+    """Canonical correlations by the Cholesky route, or None when a covariance is near singular."""
+    lx = _inverse_cholesky(mom.sxx)
+    if lx is None:
+        return None
+    ly = _inverse_cholesky(mom.syy)
+    if ly is None:
+        return None
+    xp = namespace(mom.sxy)
+    return xp.clip(xp.linalg.svdvals(lx @ mom.sxy @ ly.T), 0.0, 1.0)
+
+
 def canonical_correlations(mom: SecondMoments) -> Array:
     """Canonical correlations from second moments, sorted descending, clipped to [0, 1]."""
     return cross_spectra(mom).correlations()
@@ -195,6 +238,15 @@ class CCAMeasure(MomentMeasure):
     has_gram_path = True
     #: whether ``_from_spectra`` needs :attr:`CrossSpectra.lx`
     needs_loadings = False
+    #: whether the value depends on the canonical correlations only (Cholesky route)
+    correlations_only = False
+
+    def _from_moment_stats(self, mom: SecondMoments) -> Any:
+        if self.correlations_only:
+            rho = correlations_cholesky(mom)
+            if rho is not None:
+                return self._reduce(rho)
+        return self._from_spectra(cross_spectra(mom, loadings=self.needs_loadings))
 
     def _check_regime(self, n: int, dx: int, dy: int) -> None:
         if max(dx, dy) >= n - 1:
@@ -206,10 +258,10 @@ class CCAMeasure(MomentMeasure):
 
     def _from_moments(self, mom: SecondMoments) -> Any:
         self._check_regime(mom.n, *mom.dims)
-        return self._from_spectra(cross_spectra(mom, loadings=self.needs_loadings))
+        return self._from_moment_stats(mom)
 
     def _from_grams(self, kx: Array, ky: Array, px: Any, py: Any) -> Any:
-        xc = px.cache["centered"] if self.needs_loadings else None
+        xc = self._centered(px) if self.needs_loadings else None
         dx, dy = int(px.data.shape[1]), int(py.data.shape[1])
         return self._from_spectra(cross_spectra_gram(kx, ky, dx, dy, xc))
 
@@ -218,8 +270,7 @@ class CCAMeasure(MomentMeasure):
         self._check_regime(n, dx, dy)
         if self.use_gram(n, dx, dy):
             return self._from_grams(self._gram(px), self._gram(py), px, py)
-        mom = self._moments(px, py)
-        return self._from_spectra(cross_spectra(mom, loadings=self.needs_loadings))
+        return self._from_moment_stats(self._moments(px, py))
 
     def _from_spectra(self, s: CrossSpectra) -> Any:
         return self._reduce(s.correlations())
@@ -255,6 +306,8 @@ class MeanCCA(CCAMeasure):
         differentiable=True,
         min_samples=3,
     )
+
+    correlations_only = True
 
     def _reduce(self, rho: Array) -> Any:
         xp = namespace(rho)
@@ -296,6 +349,8 @@ class MeanSqCCA(CCAMeasure):
         differentiable=True,
         min_samples=3,
     )
+
+    correlations_only = True
 
     def _reduce(self, rho: Array) -> Any:
         xp = namespace(rho)

@@ -12,6 +12,28 @@ narrower one, which does not change the value)::
 normalised fidelity is the normalised Bures similarity (NBS) of Tang et al.
 (2020), and the unnormalised one gives the Bures distance between the Gram
 matrices ``Kx/n`` and ``Ky/n``.
+
+Computation paths (chosen by :meth:`FidelityMeasure.path_costs`)
+--------------------------------------------------------------
+* feature space (n >= d): only ``Sxy = X̃ᵀỸ`` (one GEMM), the squared
+  Frobenius norms ``tr Sxx = ‖X̃‖²_F`` (no Sxx/Syy products) and the singular
+  values of the dx × dy matrix Sxy;
+* Gram space (n < d): ``F = tr((K̂x^{1/2} K̂y K̂x^{1/2})^{1/2})`` with the
+  all-ones direction deflated by a Householder reflection, one Cholesky factor
+  ``K̂x = LLᵀ`` and the eigenvalues (no eigenvectors) of ``Lᵀ K̂y L``
+  (:func:`repscope._linalg.gram_fidelity`); when neither Gram is positive
+  definite on the centred space (rank < n − 1) both are eigen-decomposed
+  instead (:func:`fidelity_parts_gram`).
+
+NBS is computed with float32 GEMMs for float32 inputs (its value is a smooth
+ratio; error ~1e-8).  The Procrustes distances behave like ``sqrt(1 − F)`` near
+0, which would turn a 1e-8 error of F into 1e-4: they use the float32 GEMMs only
+with a guard — the value is accepted when the distance is at least
+:data:`MIXED_MIN_DISTANCE` (error amplification ``1/d <= 5``, so a fidelity
+error below 2e-7, ~100× the observed one, stays under 1e-6), and recomputed in
+float64 otherwise.  For the same reason none of the three distances accepts
+mixed-precision *streamed* statistics, and the Bures distance (in the data's
+units) always uses float64.
 """
 
 from __future__ import annotations
@@ -20,11 +42,11 @@ import math
 from typing import Any
 
 from .._array import Array, namespace
-from .._linalg import nuclear_norm, range_basis
+from .._linalg import gram_fidelity, nuclear_norm, range_basis
 from ..metadata import Invariance, MeasureInfo
 from ..moments import SecondMoments
 from ..registry import register
-from ._moment import MomentMeasure
+from ._moment import EIG_WEIGHT, MomentMeasure
 from .base import Prepared
 
 __all__ = [
@@ -38,6 +60,9 @@ __all__ = [
     "NBS",
     "BuresDistance",
 ]
+
+#: Procrustes distances at least this large accept the float32-GEMM value (see above)
+MIXED_MIN_DISTANCE = 0.2
 
 ORTHO_SCALE_SHIFT = frozenset(
     {
@@ -94,6 +119,61 @@ class FidelityMeasure(MomentMeasure):
 
     has_gram_path = True
 
+    def path_costs(self, n: int, dx: int, dy: int) -> tuple[float, float]:
+        """Feature: one GEMM + an SVD of dx × dy; Gram: two Grams + one n × n eigenproblem."""
+        lo, hi = min(dx, dy), max(dx, dy)
+        feature = 2.0 * n * dx * dy + EIG_WEIGHT * 2.0 * lo * lo * hi
+        gram = float(n * n * (dx + dy)) + EIG_WEIGHT * n**3 + 2.0 * n**3
+        return feature, gram
+
+    def _mixed_ok(self, value: Any) -> bool:
+        """Whether a value computed with float32 GEMMs is accurate to 1e-6 (see module doc)."""
+        return True
+
+    @property
+    def tolerates_mixed(self) -> bool:
+        return self.mixed_precision and type(self)._mixed_ok is FidelityMeasure._mixed_ok
+
+    def _compare(self, px: Prepared, py: Prepared) -> Array:
+        mixed = self._mixed(px, py)
+        value = self._compare_path(px, py, mixed)
+        if mixed and not self._mixed_ok(value):
+            value = self._compare_path(px, py, False)
+        return value
+
+    def _compare_path(self, px: Prepared, py: Prepared, mixed: bool) -> Array:
+        n, dx, dy = px.n, int(px.data.shape[1]), int(py.data.shape[1])
+        self._check_regime(n, dx, dy)
+        xp = namespace(px.data)
+        if self.use_gram(n, dx, dy):
+            kx, ky = self._gram(px, mixed), self._gram(py, mixed)
+            nuc = gram_fidelity(kx, ky)
+            if nuc is None:
+                return self._from_parts(*fidelity_parts_gram(kx, ky), n)
+            return self._from_parts(nuc, xp.linalg.trace(kx), xp.linalg.trace(ky), n)
+        sxy = self._cross_moment(px, py, mixed)
+        tx, ty = self._sq_frobenius(px, mixed), self._sq_frobenius(py, mixed)
+        return self._from_parts(nuclear_norm(sxy), tx, ty, n)
+
+    def _sq_frobenius(self, p: Prepared, mixed: bool) -> Array:
+        """``‖X̃‖²_F = tr Sxx`` summed in float64 (cached)."""
+        t = p.cache.get("sq_frobenius")
+        if t is None:
+            xp = namespace(p.data)
+            if mixed:  # Σ(z − e)² = Σz² − n‖e‖² since Σz = n e
+                z, e = self._centered32(p)
+                step = 4096
+                t = sum(
+                    xp.sum(xp.astype(z[i : i + step], xp.float64) ** 2)
+                    for i in range(0, p.n, step)
+                )
+                t = t - p.n * xp.sum(e * e)
+            else:
+                xc = self._centered(p)
+                t = xp.sum(xc * xc)
+            p.cache["sq_frobenius"] = t
+        return t
+
     def _from_moments(self, mom: SecondMoments) -> Any:
         return self._from_parts(*fidelity_parts(mom), mom.n)
 
@@ -135,6 +215,11 @@ class Procrustes(FidelityMeasure):
         min_samples=2,
     )
 
+    mixed_precision = True
+
+    def _mixed_ok(self, value: Any) -> bool:
+        return float(value) >= MIXED_MIN_DISTANCE
+
     def _transform(self, fid: Array) -> Any:
         xp = namespace(fid)
         return xp.sqrt(xp.clip(2.0 - 2.0 * fid, 0.0, None))
@@ -175,6 +260,11 @@ class ProcrustesAngular(FidelityMeasure):
         differentiable=True,
         min_samples=2,
     )
+
+    mixed_precision = True
+
+    def _mixed_ok(self, value: Any) -> bool:  # d/dF arccos F = −1/sin θ
+        return math.sin(float(value)) >= MIXED_MIN_DISTANCE
 
     def _transform(self, fid: Array) -> Any:
         xp = namespace(fid)
@@ -218,6 +308,8 @@ class NBS(FidelityMeasure):
         differentiable=True,
         min_samples=2,
     )
+
+    mixed_precision = True
 
     def _transform(self, fid: Array) -> Any:
         return fid
