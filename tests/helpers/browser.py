@@ -43,10 +43,10 @@ def require_browser() -> tuple[str, str]:
 
 def open_page(path: Path) -> Any:
     """A selenium WebDriver that has loaded ``path`` (caller must ``quit()``)."""
+    chromium, driver = require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    chromium, driver = require_browser()
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
     for f in CHROMIUM_FLAGS:
