@@ -23,6 +23,16 @@ class Invariance(str, Enum):
     AFFINE = "affine"
 
 
+#: Short column names for tables (CLI, README).
+SHORT_NAMES: dict[Invariance, str] = {
+    Invariance.PERMUTATION: "perm",
+    Invariance.ORTHOGONAL: "orth",
+    Invariance.ISOTROPIC_SCALING: "scale",
+    Invariance.TRANSLATION: "shift",
+    Invariance.INVERTIBLE_LINEAR: "lin",
+    Invariance.AFFINE: "affine",
+}
+
 #: Invariances implied by a declared one (a measure must declare them too).
 IMPLIED: dict[Invariance, frozenset[Invariance]] = {
     Invariance.ORTHOGONAL: frozenset({Invariance.PERMUTATION}),

@@ -44,7 +44,15 @@ import numpy as np
 
 from .errors import InvalidParameterError, RepscopeError
 
-__all__ = ["ResultKey", "ResultsDB", "canonical_json", "environment", "KEY_COLUMNS", "COLUMNS"]
+__all__ = [
+    "COLUMNS",
+    "KEY_COLUMNS",
+    "ResultKey",
+    "ResultsDB",
+    "canonical_json",
+    "environment",
+    "json_default",
+]
 
 SCHEMA_VERSION = 1
 
@@ -114,6 +122,15 @@ _SQL_TYPES = {
 
 
 # ------------------------------------------------------------ canonical JSON
+def json_default(v: Any) -> Any:
+    """``default=`` hook for :func:`json.dumps`: NumPy scalars and arrays, else ``str``."""
+    if isinstance(v, (np.floating, np.integer, np.bool_)):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
+
+
 def _jsonable(v: Any) -> Any:
     if v is None or isinstance(v, (bool, str)):
         return v

@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, NamedTuple
 
@@ -32,6 +31,7 @@ import numpy as np
 from scipy import special
 
 from ._array import Array, is_torch, to_float, to_numpy
+from ._progress import progress_bar
 from .errors import (
     DegenerateInputError,
     InputShapeError,
@@ -274,34 +274,6 @@ def _merge_messages(*groups: Iterable[str]) -> tuple[str, ...]:
     return tuple(seen)
 
 
-# --------------------------------------------------------------- progress
-@contextmanager
-def progress_bar(
-    total: int, description: str, enabled: bool = True
-) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar; yields ``advance(k=1)``.  A no-op when disabled."""
-    if not enabled or total <= 0:
-        yield lambda k=1: None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        transient=False,
-    ) as prog:
-        task = prog.add_task(description, total=total)
-        yield lambda k=1: prog.advance(task, k)
 
 
 # --------------------------------------------------------------- helpers

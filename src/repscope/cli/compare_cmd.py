@@ -10,6 +10,7 @@ import numpy as np
 import typer
 
 from ..errors import RepscopeError
+from ..results import json_default
 
 
 def _load(path: Path) -> np.ndarray:
@@ -38,7 +39,7 @@ def compare(
     st: Any = [s.strip() for s in stats.split(",")] if stats else None
     table = run_compare(_load(x), _load(y), measures=measure or None, stats=st, seed=seed)
     if as_json:
-        typer.echo(json.dumps(table.to_records(), default=_jsonable))
+        typer.echo(json.dumps(table.to_records(), default=json_default))
     else:
         typer.echo(str(table))
 
@@ -55,15 +56,8 @@ def profile(
 
     p = run_profile(_load(x), _load(y), stats=stats or False, seed=seed)
     if as_json:
-        typer.echo(json.dumps(p.to_dict(), default=_jsonable))
+        typer.echo(json.dumps(p.to_dict(), default=json_default))
     else:
         typer.echo(str(p))
         typer.echo(p.sentence)
 
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (np.floating, np.integer)):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)

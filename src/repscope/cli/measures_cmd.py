@@ -10,17 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..metadata import Invariance
+from ..metadata import SHORT_NAMES, Invariance
 from ..registry import list_measures
-
-_SHORT = {
-    "permutation": "perm",
-    "orthogonal": "orth",
-    "isotropic_scaling": "scale",
-    "translation": "shift",
-    "invertible_linear": "ilin",
-    "affine": "affine",
-}
 
 
 def _fmt(x: float) -> str:
@@ -43,7 +34,7 @@ def measures(
         table.add_column(col)
     for i in infos:
         lo, hi = i.value_range
-        inv = ",".join(_SHORT[v.value] for v in sorted(i.invariances, key=list(Invariance).index))
+        inv = ",".join(SHORT_NAMES[v] for v in sorted(i.invariances, key=list(Invariance).index))
         table.add_row(
             i.name,
             i.family,

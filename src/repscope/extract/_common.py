@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
-import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._progress import progress_bar
 from ..errors import RepscopeError
 from ..store import ActivationStore, EntryExistsError, EntryWriter, make_key
 
@@ -110,44 +110,6 @@ class Activations(Mapping[str, Any]):
         return f"Activations({{{shapes}}}{where})"
 
 
-# ---------------------------------------------------------------- progress
-@contextlib.contextmanager
-def progress_bar(
-    total: int | None, description: str, enabled: bool | None
-) -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(k)``; draws a rich progress bar on stderr when enabled.
-
-    ``enabled=None`` shows the bar only when stderr is a terminal and there is
-    more than one step; ``True`` forces it; ``False`` disables it.
-    """
-    if enabled is None:
-        enabled = bool(getattr(sys.stderr, "isatty", lambda: False)()) and (
-            total is None or total > 1
-        )
-    if not enabled:
-        yield lambda k=1: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=False,
-    ) as prog:
-        task = prog.add_task(description, total=total)
-        yield lambda k=1: prog.advance(task, k)
 
 
 # ---------------------------------------------------------------- devices

@@ -28,6 +28,7 @@ import numpy as np
 
 from .._threads import single_threaded
 from ..errors import DegeneracyWarning, RepscopeError
+from ..results import json_default
 from .datasets import StudyData, load_study_data
 from .spec import ModelSpec, StudySpec, StudySpecError
 
@@ -236,17 +237,10 @@ def best_match_profiles(spec: StudySpec, reps: dict, results: Any, primary: str,
                 p = profile(x, y, seed=spec.seed)
             rec = {"model_a": a, "layer_a": key[1], "model_b": b, "layer_b": key[3],
                    "sentence": p.sentence, "strongest": p.strongest, "classes": p.to_records()}
-            out.append(json.loads(json.dumps(rec, default=_jsonable)))
+            out.append(json.loads(json.dumps(rec, default=json_default)))
     _say(progress, f"profiled {len(out)} best-matching layer pairs")
     return out
 
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (np.floating, np.integer)):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)
 
 
 # ---------------------------------------------------------------- extras file
@@ -261,7 +255,7 @@ def save_extras(out: Path, extras: dict[str, Any]) -> None:
     p = Path(out) / "extras.json"
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".extras-", suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(extras, f, indent=1, default=_jsonable)
+        json.dump(extras, f, indent=1, default=json_default)
     os.replace(tmp, p)
 
 

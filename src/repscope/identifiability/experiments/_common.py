@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._progress import new_progress
 from ...errors import RepscopeError
 
 __all__ = [
@@ -123,27 +124,7 @@ def check_config(out_dir: Path, config: dict[str, Any], keys: Sequence[str]) -> 
 @contextmanager
 def make_progress(enabled: bool = True) -> Iterator[Any]:
     """A rich progress bar on stderr (so ``--json`` output on stdout stays clean)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    progress = Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-        transient=False,
-    )
-    with progress:
+    with new_progress(enabled) as progress:
         yield progress
 
 
