@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.repscope-installed
 # torch is pinned to the locally available CPU wheel on the project machines.
 TORCH  ?= torch==2.13.0
-EXTRAS ?= ml,hf,store,test
+EXTRAS ?= ml,hf,store,dask,test
 
 MODELS := $(VENV)/.repscope-models
 MINILM := $(VENV)/.repscope-minilm

@@ -174,13 +174,8 @@ def run_pair_case(case: str, n: int, d: int, repeats: int, rates: dict[str, floa
 
 def run_grid_case(n: int, d: int, repeats: int) -> dict[str, Any]:
     """2 models x 7 layers, 10 measures: repscope.grid vs looping single-pair calls."""
-    import importlib.util
-
     import repscope
-
-    if importlib.util.find_spec("repscope.grid") is None:
-        return {"case": "grid", "error": "repscope.grid is not available in this checkout"}
-    from repscope.grid import grid
+    from repscope import grid
 
     rng = np.random.default_rng(2)
     reps = {}

@@ -6,27 +6,63 @@
             ("mlp_seed1", "fc1"): B1, ("mlp_seed1", "fc2"): B2}
     table = repscope.grid(reps, measures=["cka", "procrustes"], db="results.sqlite")
 
+Amortisation
+------------
 Every representation is prepared once per distinct :meth:`Measure.prepare_key`
 and the prepared object is reused for all its pairs; measures are processed
 one prepare-key group at a time, so memory holds one prepared copy of each
 representation at a time.  Lazy arrays (anything with ``__array__`` and
 ``shape``, e.g. Zarr arrays from :mod:`repscope.store`) are read only when a
-pair that needs them is computed.  With a results database every finished row
-is committed at once and rows already stored are skipped, so an interrupted
-grid resumes where it stopped.
+group that needs them is computed.
+
+Cross terms are batched and shared (:class:`CrossMoments`).  A second-moment
+measure (:class:`~repscope.measures._moment.MomentMeasure`) that takes the
+feature path for a pair needs the centred cross product ``X̃ₐᵀX̃_b``
+(n·dₐ·d_b flops, its main per-pair cost besides a d × d decomposition).  The
+grid computes the cross products of one representation with all its partners
+in one GEMM, ``X̃ₐᵀ [X̃_b₁ X̃_b₂ … X̃_bₖ]`` (the partners' centred columns
+concatenated), and keeps them — within a memory budget — for every other
+second-moment measure of the grid (CKA, HSIC, the CCA family, Procrustes and
+shape metrics, NBS/Bures, regression R² all share one ``X̃ₐᵀX̃_b`` per pair and
+precision); the reverse order of an asymmetric measure uses the transpose.  A
+pair for which the measure itself prefers the Gram path (n × n, cheaper when
+n is small relative to d, see :meth:`MomentMeasure.use_gram`) is not batched:
+its per-representation centred Gram matrix is cached in the prepared object and
+the pair costs only O(n²).  The batched products are computed by the
+measure's own ``_cross_moment`` on the concatenated partners, so every value
+equals the single-pair call ``repscope.measure(name)(X, Y)`` to rounding
+(≈ 1e-15 relative; only a measure that is itself ill-conditioned at the
+input, e.g. PWCCA with repeated canonical correlations, turns such rounding
+into a visible change, as it would a change of BLAS threads); a batch that
+raises a warning or error is discarded and the pair is computed on its own,
+so warnings and errors land in the right row.  Products of the float32
+mixed-precision path are computed pair by pair (a float32 GEMM rounds
+differently when its operands are concatenated) and only shared.
+
+Execution
+---------
+``executor="local"`` (the default outside a Dask context) runs everything in
+this process.  ``executor="dask"``, ``client=...`` or an active
+:func:`repscope.distributed.dask_client` context runs the pair × measure tasks
+on a Dask cluster (see :mod:`repscope.distributed`); rows are written by this
+process as they arrive.  With a results database every finished row is
+committed at once and rows already stored are skipped, so an interrupted grid
+resumes where it stopped, whichever executor ran it.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._array import is_torch
+from ._array import Array, is_torch, namespace
 from .comparison import (
     RECORDED_ERRORS,
     ResultTable,
@@ -37,16 +73,26 @@ from .comparison import (
     shared_prepare_key,
 )
 from .errors import InputShapeError, InvalidParameterError
+from .measures._moment import MomentMeasure
 from .measures.base import Measure, Prepared
 from .results import ResultKey, ResultsDB, canonical_json
 from .stats import Stats, capture_warnings, progress_bar
 
-__all__ = ["grid", "pair_list", "RepKey"]
+__all__ = ["grid", "pair_list", "RepKey", "CrossMoments", "EXECUTORS"]
 
 #: a representation key: (model, layer)
 RepKey = tuple[str, Any]
 
 PAIR_MODES = ("cross", "within", "all")
+
+#: ways to run a grid (``None`` = Dask inside :func:`repscope.distributed.dask_client`, else local)
+EXECUTORS = ("local", "dask")
+
+#: bytes of batched cross products kept for reuse by the other measures of a grid
+CROSS_BUDGET = 512 * 2**20
+
+#: bytes of one concatenation of partner representations fed to a batched GEMM
+CONCAT_BUDGET = 256 * 2**20
 
 
 # ------------------------------------------------------------------ inputs
@@ -147,10 +193,21 @@ def pair_list(keys: Sequence[RepKey], pairs: Any = "cross") -> list[tuple[RepKey
 
 # ------------------------------------------------------------------ tasks
 class _Task:
+    """One row to compute: measure ``m`` of the ordered pair ``(a, b)``, stored under ``key``."""
+
     __slots__ = ("a", "b", "m", "key")
 
     def __init__(self, a: RepKey, b: RepKey, m: Measure, key: ResultKey) -> None:
         self.a, self.b, self.m, self.key = a, b, m, key
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (self.a, self.b, self.m, self.key)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.a, self.b, self.m, self.key = state
+
+    def __repr__(self) -> str:
+        return f"_Task({self.a} x {self.b}: {self.m.info.name})"
 
 
 def _row_for(task: _Task, row: Mapping[str, Any], dataset: str, seed: int,
@@ -159,6 +216,358 @@ def _row_for(task: _Task, row: Mapping[str, Any], dataset: str, seed: int,
     out.update(dataset=dataset, model_a=task.a[0], layer_a=task.a[1], model_b=task.b[0],
                layer_b=task.b[1], seed=seed, stats=stats_json)
     return out
+
+
+#: ``emit(task, row)`` receives each finished result row (measure columns only)
+Emit = Callable[[_Task, dict[str, Any]], None]
+
+
+# ------------------------------------------------------- batched cross terms
+class CrossMoments:
+    """Centred cross products ``X̃ₐᵀX̃_b`` computed in batches and shared across measures.
+
+    Filled lazily: the first request of a pair ``(a, b)`` by a second-moment
+    measure computes ``X̃ₐᵀ [X̃_b …]`` for ``b`` and the following pending
+    partners of ``a`` in one GEMM (columns limited by :data:`CONCAT_BUDGET`),
+    using that measure's own cross-product code on the concatenated partners.
+    Entries are keyed by ``(a, b, mixed)`` (``mixed``: float32 GEMMs of the
+    mixed-precision path) and kept, least recently used first out, while they
+    fit in ``budget`` bytes, so the other measures of the grid reuse them.
+    Mixed-precision products are computed one pair at a time (a float32 GEMM
+    rounds differently when its operand is a concatenation) and only shared.
+
+    Parameters
+    ----------
+    budget : bytes of cross products to keep (default :data:`CROSS_BUDGET`).
+
+    Attributes
+    ----------
+    gemms : number of batched GEMMs run; ``pairs`` the number of cross
+        products they produced (``pairs / gemms`` is the batching factor).
+    """
+
+    def __init__(self, budget: int = CROSS_BUDGET) -> None:
+        self.budget = int(budget)
+        self._store: OrderedDict[tuple[RepKey, RepKey, bool], Array] = OrderedDict()
+        self._bytes = 0
+        self._owner: dict[int, tuple[RepKey, Prepared]] = {}
+        self._partners: dict[RepKey, list[RepKey]] = {}
+        self._get: Callable[[RepKey], Any] | None = None
+        self.gemms = 0
+        self.pairs = 0
+
+    # ------------------------------------------------------------ groups
+    def begin_group(self, partners: Mapping[RepKey, list[RepKey]],
+                    get: Callable[[RepKey], Any]) -> None:
+        """Start a prepare-key group: its batching partners and its preparer.
+
+        ``get(key)`` returns ``(Prepared, warnings)`` or an error string.
+        """
+        self._owner = {}
+        self._partners = {k: list(v) for k, v in partners.items()}
+        self._get = get
+
+    def register(self, key: RepKey, p: Prepared) -> None:
+        self._owner[id(p)] = (key, p)
+
+    def end_group(self) -> None:
+        self._owner, self._partners, self._get = {}, {}, None
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    # ------------------------------------------------------------ lookups
+    def _key(self, p: Prepared) -> RepKey | None:
+        hit = self._owner.get(id(p))
+        return hit[0] if hit is not None and hit[1] is p else None
+
+    def _find(self, ka: RepKey, kb: RepKey, mixed: bool) -> Array | None:
+        for k, transpose in (((ka, kb, mixed), False), ((kb, ka, mixed), True)):
+            hit = self._store.get(k)
+            if hit is not None:
+                self._store.move_to_end(k)
+                return hit.T if transpose else hit
+        return None
+
+    def lookup(self, m: MomentMeasure, px: Prepared, py: Prepared, mixed: bool) -> Array | None:
+        """``X̃ᵀỸ`` of two registered prepared representations, or ``None`` (compute it directly)."""
+        ka, kb = self._key(px), self._key(py)
+        if ka is None or kb is None:
+            return None
+        hit = self._find(ka, kb, mixed)
+        if hit is None:
+            self._fill(m, ka, kb, mixed)
+            hit = self._find(ka, kb, mixed)
+        return hit
+
+    # ------------------------------------------------------------ batches
+    def _prepared(self, k: RepKey) -> Prepared | None:
+        if self._get is None:
+            return None
+        try:
+            entry = self._get(k)
+        except RECORDED_ERRORS:  # on_error="raise": raised again when its own task runs
+            return None
+        return None if isinstance(entry, str) else entry[0]
+
+    def _fill(self, m: MomentMeasure, ka: RepKey, kb: RepKey, mixed: bool) -> None:
+        partners = self._partners.get(ka, [])
+        if kb not in partners:
+            return
+        pa, pb = self._prepared(ka), self._prepared(kb)
+        if pa is None or pb is None:
+            return
+        n = pa.n
+        itemsize = _itemsize(pb.data)
+        cols_cap = max(1, CONCAT_BUDGET // max(1, n * itemsize))
+        bytes_cap = max(1, self.budget // 2)
+        da = int(pa.data.shape[1])
+        batch: list[tuple[RepKey, Prepared]] = []
+        cols = 0
+        for k in partners[partners.index(kb):]:
+            if batch and mixed:  # float32 GEMMs: batching would change the rounding
+                break
+            if batch and self._find(ka, k, mixed) is not None:
+                continue
+            p = pb if k == kb else self._prepared(k)
+            if p is None or not _same_kind(p.data, pb.data):
+                continue
+            d = int(p.data.shape[1])
+            if batch and (cols + d > cols_cap or 8 * da * (cols + d) > bytes_cap):
+                break
+            batch.append((k, p))
+            cols += d
+        self._compute(m, ka, pa, batch, mixed)
+
+    def _compute(self, m: MomentMeasure, ka: RepKey, pa: Prepared,
+                 batch: list[tuple[RepKey, Prepared]], mixed: bool) -> None:
+        xp = namespace(pa.data)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                if len(batch) == 1:
+                    joined = batch[0][1]
+                else:
+                    joined = m.prepare(xp.concat([p.data for _, p in batch], axis=1), "Y")
+                block = super(_TableCross, m)._cross_moment(pa, joined, mixed)  # type: ignore[misc]
+            except RECORDED_ERRORS:
+                return
+        if caught:  # let each pair raise (and record) its own warning
+            return
+        self.gemms += 1
+        if len(batch) == 1:
+            self._put((ka, batch[0][0], mixed), block)
+            return
+        off = 0
+        for k, p in batch:
+            d = int(p.data.shape[1])
+            self._put((ka, k, mixed), xp.asarray(block[:, off:off + d], copy=True))
+            off += d
+
+    def _put(self, key: tuple[RepKey, RepKey, bool], value: Array) -> None:
+        size = 8 * int(value.shape[0]) * int(value.shape[1])
+        self._store[key] = value
+        self._bytes += size
+        self.pairs += 1
+        while self._bytes > self.budget and len(self._store) > 1:
+            _, old = self._store.popitem(last=False)
+            self._bytes -= 8 * int(old.shape[0]) * int(old.shape[1])
+
+
+def _itemsize(a: Array) -> int:
+    return int(a.element_size()) if is_torch(a) else int(a.itemsize)
+
+
+def _same_kind(a: Array, b: Array) -> bool:
+    if is_torch(a) != is_torch(b) or a.dtype != b.dtype:
+        return False
+    return getattr(a, "device", None) == getattr(b, "device", None)
+
+
+class _TableCross:
+    """Mixin: serve ``_cross_moment`` from a grid's :class:`CrossMoments` when it has the pair."""
+
+    _cross_table: CrossMoments
+
+    def _cross_moment(self, px: Prepared, py: Prepared, mixed: bool = False) -> Array:
+        hit = self._cross_table.lookup(self, px, py, mixed)  # type: ignore[arg-type]
+        if hit is not None:
+            return hit
+        return super()._cross_moment(px, py, mixed)  # type: ignore[misc]
+
+
+_TABLE_CLASSES: dict[type, type] = {}
+
+
+def _with_table(m: Measure, table: CrossMoments | None) -> Measure:
+    """A copy of a second-moment measure whose cross products come from ``table``.
+
+    Same class name, ``info``, parameters and code; only ``_cross_moment``
+    first asks the table.  Other measures are returned unchanged.
+    """
+    if table is None or not isinstance(m, MomentMeasure):
+        return m
+    cls = type(m)
+    sub = _TABLE_CLASSES.get(cls)
+    if sub is None:
+        sub = type(cls.__name__, (_TableCross, cls),
+                   {"__module__": cls.__module__, "__qualname__": cls.__qualname__,
+                    "__doc__": cls.__doc__})
+        _TABLE_CLASSES[cls] = sub
+    w = object.__new__(sub)
+    w.__dict__.update(m.__dict__)
+    w._cross_table = table
+    return w
+
+
+def _batch_partners(group: Sequence[_Task], widths: Mapping[RepKey, int],
+                    n: int) -> dict[RepKey, list[RepKey]]:
+    """Per first representation, the partners whose cross product a measure will request."""
+    out: dict[RepKey, list[RepKey]] = {}
+    for t in group:
+        if not isinstance(t.m, MomentMeasure):
+            continue
+        if t.m.use_gram(n, widths[t.a], widths[t.b]):
+            continue
+        lst = out.setdefault(t.a, [])
+        if t.b not in lst:
+            lst.append(t.b)
+    return out
+
+
+# ------------------------------------------------------------------ execution
+def group_tasks(tasks: Sequence[_Task]) -> list[list[_Task]]:
+    """Tasks split by shared prepare key, groups and tasks in their original order."""
+    groups: dict[Any, list[_Task]] = {}
+    for t in tasks:
+        groups.setdefault(shared_prepare_key(t.m), []).append(t)
+    return list(groups.values())
+
+
+def prepare_names(tasks: Sequence[_Task]) -> dict[ResultKey, tuple[str, str]]:
+    """Per task, the names (``"X"``/``"Y"``) its representations are prepared under.
+
+    A representation is prepared once per prepare-key group, under the role of
+    its first appearance in the group (error messages name it so); a subset of
+    the tasks computed elsewhere (a Dask block) uses these names to give the
+    same rows.
+    """
+    out: dict[ResultKey, tuple[str, str]] = {}
+    for group in group_tasks(tasks):
+        role: dict[RepKey, str] = {}
+        for t in group:
+            role.setdefault(t.a, "X")
+            role.setdefault(t.b, "Y")
+        for t in group:
+            out[t.key] = (role[t.a], role[t.b])
+    return out
+
+
+def run_tasks(
+    tasks: Sequence[_Task],
+    load: Callable[[RepKey], Any],
+    widths: Mapping[RepKey, int],
+    n: int,
+    *,
+    stats: Stats,
+    seed: int,
+    on_error: str,
+    emit: Emit,
+    table: CrossMoments | None = None,
+    names: Mapping[ResultKey, tuple[str, str]] | None = None,
+) -> None:
+    """Compute ``tasks`` in this process, one prepare-key group at a time.
+
+    ``load(key)`` returns a representation's array (read once per group);
+    ``emit(task, row)`` receives each row as soon as it is computed; ``table``
+    batches and shares cross products; ``names`` (default
+    :func:`prepare_names` of ``tasks``) fixes the name each representation is
+    prepared under.  Used by :func:`grid` and, on each worker, by
+    :mod:`repscope.distributed`.
+    """
+    names = prepare_names(tasks) if names is None else names
+    for group in group_tasks(tasks):
+        _run_group(group, load, widths, n, stats, seed, on_error, emit, table, names)
+
+
+def _run_group(
+    group: list[_Task],
+    load: Callable[[RepKey], Any],
+    widths: Mapping[RepKey, int],
+    n: int,
+    st: Stats,
+    seed: int,
+    on_error: str,
+    emit: Emit,
+    table: CrossMoments | None,
+    names: Mapping[ResultKey, tuple[str, str]],
+) -> None:
+    """Compute one prepare-key group: each representation prepared once, reused by all pairs."""
+    prepared: dict[RepKey, tuple[Prepared, list[str]] | str] = {}
+    preparer = group[0].m
+    role: dict[RepKey, str] = {}
+    for t in group:
+        na, nb = names.get(t.key, ("X", "Y"))
+        role.setdefault(t.a, na)
+        role.setdefault(t.b, nb)
+
+    def get(k: RepKey) -> tuple[Prepared, list[str]] | str:
+        if k not in prepared:
+            try:
+                with capture_warnings() as cw:
+                    p = preparer.prepare(load(k), role[k])
+                prepared[k] = (p, cw.messages)
+                if table is not None:
+                    table.register(k, p)
+            except RECORDED_ERRORS as exc:
+                if on_error == "raise":
+                    raise
+                prepared[k] = f"{k[0]}/{k[1]}: {_error_text(exc)}"
+        return prepared[k]
+
+    wrapped: dict[int, Measure] = {}
+    if table is not None:
+        table.begin_group(_batch_partners(group, widths, n), get)
+    try:
+        for t in group:
+            m = wrapped.get(id(t.m))
+            if m is None:
+                m = wrapped[id(t.m)] = _with_table(t.m, table)
+            ea, eb = get(t.a), get(t.b)
+            t0 = time.perf_counter()
+            if isinstance(ea, str) or isinstance(eb, str):
+                row: dict[str, Any] = {
+                    "measure": t.m.info.name, "params": dict(t.m.params), "kind": t.m.info.kind,
+                    "n": t.key.n, "warnings": (),
+                    "error": "; ".join(e for e in (ea, eb) if isinstance(e, str)),
+                    "seconds": time.perf_counter() - t0,
+                }
+            else:
+                (pa, wa), (pb, wb) = ea, eb
+                row = evaluate_prepared(m, pa, pb, stats=st, seed=seed,
+                                        warnings=[*wa, *wb], on_error=on_error)
+            emit(t, row)
+    finally:
+        if table is not None:
+            table.end_group()
+
+
+def _resolve_client(executor: str | None, client: Any) -> Any:
+    """The Dask client to run on, or ``None`` for in-process execution."""
+    if executor is not None and executor not in EXECUTORS:
+        raise InvalidParameterError(f"executor must be one of {EXECUTORS} or None, got "
+                                    f"{executor!r}")
+    if client is not None:
+        if executor == "local":
+            raise InvalidParameterError("client= runs the grid on Dask; drop executor='local'")
+        return client
+    if executor == "local":
+        return None
+    from . import distributed
+
+    if executor == "dask":
+        return distributed.current_client(required=True)
+    return distributed.active_client()
 
 
 def grid(
@@ -173,6 +582,9 @@ def grid(
     on_error: str = "record",
     retry_errors: bool = False,
     progress: bool = False,
+    executor: str | None = None,
+    client: Any = None,
+    chunk_rows: int | None = None,
 ) -> ResultTable:
     """Compare every pair of representations with every measure.
 
@@ -194,6 +606,13 @@ def grid(
     on_error : ``"record"`` (a failing measure gets an ``error`` row) or ``"raise"``.
     retry_errors : recompute stored rows that hold an error.
     progress : show a progress bar.
+    executor : ``None`` (default: Dask inside a
+        :func:`repscope.distributed.dask_client` context, else in-process),
+        ``"local"`` or ``"dask"`` (the client of that context, else Dask's
+        default client).
+    client : a ``distributed.Client`` to run on (implies ``executor="dask"``).
+    chunk_rows : rows per chunk when Dask workers accumulate second moments
+        (default: about 64 MiB of float64 per chunk, aligned to Zarr chunks).
 
     Returns
     -------
@@ -204,6 +623,9 @@ def grid(
     _check_on_error(on_error)
     if not isinstance(dataset, str):
         raise InvalidParameterError(f"dataset must be a str, got {dataset!r}")
+    if chunk_rows is not None and (isinstance(chunk_rows, bool) or not isinstance(
+            chunk_rows, (int, np.integer)) or chunk_rows < 1):
+        raise InvalidParameterError(f"chunk_rows must be a positive int, got {chunk_rows!r}")
     reps = _flatten(representations)
     n = _check_sizes(reps)
     ms = resolve_measures(measures)
@@ -211,6 +633,8 @@ def grid(
     stats_json = canonical_json(st.as_key())
     seed = int(seed)
     plist = pair_list(list(reps), pairs)
+    dask_client = _resolve_client(executor, client)
+    widths = {k: _shape(a)[1] for k, a in reps.items()}
 
     own_db = db is not None and not isinstance(db, ResultsDB)
     database: ResultsDB | None = ResultsDB(db) if own_db else db  # type: ignore[arg-type]
@@ -233,13 +657,25 @@ def grid(
                 if key not in done:
                     tasks.append(_Task(a, b, m, key))
         computed: dict[ResultKey, dict[str, Any]] = {}
-        groups: dict[Any, list[_Task]] = {}
-        for t in tasks:
-            groups.setdefault(shared_prepare_key(t.m), []).append(t)
         with progress_bar(len(tasks), "grid", progress) as advance:
-            for group in groups.values():
-                _run_group(group, reps, st, seed, dataset, stats_json, on_error, retry_errors,
-                           database, computed, advance)
+
+            def emit(task: _Task, row: dict[str, Any]) -> None:
+                full = _row_for(task, row, dataset, seed, stats_json)
+                if database is not None:
+                    db_row = {c: full.get(c) for c in full if c not in ("params",)}
+                    db_row["params"] = task.key.params
+                    database.insert(db_row, replace=retry_errors)
+                computed[task.key] = full
+                advance(1)
+
+            if tasks and dask_client is not None:
+                from .distributed import run_grid_tasks
+
+                run_grid_tasks(dask_client, tasks, reps, n, stats=st, seed=seed,
+                               on_error=on_error, emit=emit, chunk_rows=chunk_rows)
+            elif tasks:
+                run_tasks(tasks, lambda k: _materialise(reps[k]), widths, n, stats=st,
+                          seed=seed, on_error=on_error, emit=emit, table=CrossMoments())
         if database is not None:  # uniform rows (versions, run_id, timestamp) for old and new
             stored: dict[ResultKey, dict[str, Any]] = {}
             for r in database.rows(dataset=dataset, stats=stats_json, n=n, seed=seed):
@@ -254,55 +690,3 @@ def grid(
         if own_db and database is not None:
             database.close()
     return ResultTable(rows)
-
-
-def _run_group(
-    group: list[_Task],
-    reps: Mapping[RepKey, Any],
-    st: Stats,
-    seed: int,
-    dataset: str,
-    stats_json: str,
-    on_error: str,
-    retry_errors: bool,
-    database: ResultsDB | None,
-    computed: dict[ResultKey, dict[str, Any]],
-    advance: Any,
-) -> None:
-    """Compute one prepare-key group: each representation prepared once, reused by all pairs."""
-    prepared: dict[RepKey, tuple[Prepared, list[str]] | str] = {}
-    preparer = group[0].m
-
-    def get(k: RepKey, name: str) -> tuple[Prepared, list[str]] | str:
-        if k not in prepared:
-            try:
-                with capture_warnings() as cw:
-                    p = preparer.prepare(_materialise(reps[k]), name)
-                prepared[k] = (p, cw.messages)
-            except RECORDED_ERRORS as exc:
-                if on_error == "raise":
-                    raise
-                prepared[k] = f"{k[0]}/{k[1]}: {_error_text(exc)}"
-        return prepared[k]
-
-    for t in group:
-        ea, eb = get(t.a, "X"), get(t.b, "Y")
-        t0 = time.perf_counter()
-        if isinstance(ea, str) or isinstance(eb, str):
-            row: dict[str, Any] = {
-                "measure": t.m.info.name, "params": dict(t.m.params), "kind": t.m.info.kind,
-                "n": t.key.n, "warnings": (),
-                "error": "; ".join(e for e in (ea, eb) if isinstance(e, str)),
-                "seconds": time.perf_counter() - t0,
-            }
-        else:
-            (pa, wa), (pb, wb) = ea, eb
-            row = evaluate_prepared(t.m, pa, pb, stats=st, seed=seed,
-                                    warnings=[*wa, *wb], on_error=on_error)
-        full = _row_for(t, row, dataset, seed, stats_json)
-        if database is not None:
-            db_row = {c: full.get(c) for c in full if c not in ("params",)}
-            db_row["params"] = t.key.params
-            database.insert(db_row, replace=retry_errors)
-        computed[t.key] = full
-        advance(1)

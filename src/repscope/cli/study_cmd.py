@@ -17,7 +17,9 @@ def run(
     no_report: bool = typer.Option(False, "--no-report", help="Skip writing report.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
-    dask: str = typer.Option(None, "--dask", help="Dask scheduler address (tcp://host:port)."),
+    dask: str = typer.Option(
+        None, "--dask", help="Run the comparisons on Dask: a scheduler address (tcp://host:port), "
+        "or local / local:N for a local cluster."),
 ) -> None:
     """Run a study: extract → compare → report; re-running resumes where it stopped."""
     from ..study import load_study, run_study
