@@ -1,4 +1,4 @@
-"""Quick start: compare representations and print a profile over invariance classes.
+"""Quick start: compare representations and say in what sense they are alike.
 
 Runs offline in seconds:  python examples/quickstart.py
 """
@@ -11,6 +11,8 @@ import numpy as np
 
 import repscope
 
+MEASURES = ["cka", "procrustes", "mean_cca", "svcca", "mutual_knn", "rsa"]
+
 
 def main() -> None:
     rng = np.random.default_rng(0)
@@ -21,25 +23,20 @@ def main() -> None:
     pairs = {
         "X vs rotated X": x @ q,
         "X vs linearly mixed X": x @ (q * np.geomspace(10, 0.1, 32)),
-        "X vs nonlinear function of its latents": np.maximum(z @ rng.normal(size=(8, 24)), 0),
+        "X vs a nonlinear function of its latents": np.maximum(z @ rng.normal(size=(8, 24)), 0),
         "X vs noise": rng.normal(size=(n, 32)),
     }
-    infos = repscope.list_measures()
-    print(f"repscope {repscope.__version__}: {len(infos)} measures registered\n")
-    names = [i.name for i in infos if i.input_kind == "representation"]
+    print(f"repscope {repscope.__version__}: {len(repscope.list_measures())} measures\n")
     width = max(len(k) for k in pairs)
-    print(" " * width + "".join(f"{nm:>14}" for nm in names))
-    for label, y in pairs.items():
-        vals = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", repscope.DegeneracyWarning)
-            for nm in names:
-                try:
-                    vals.append(f"{repscope.measure(nm)(x, y):14.4f}")
-                except repscope.RepscopeError as e:  # e.g. measures needing equal widths
-                    vals.append(f"{'n/a':>14}")
-                    _ = e
-        print(f"{label:<{width}}" + "".join(vals))
+    print(" " * width + "".join(f"{m:>12}" for m in MEASURES))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", repscope.DegeneracyWarning)
+        for label, y in pairs.items():
+            table = repscope.compare(x, y, measures=MEASURES)
+            print(f"{label:<{width}}" + "".join(f"{table.value(m):12.3f}" for m in MEASURES))
+        print()
+        for label, y in pairs.items():
+            print(f"{label}: {repscope.profile(x, y).sentence}")
 
 
 if __name__ == "__main__":

@@ -15,3 +15,12 @@ def test_quick_start_block_runs(capsys) -> None:
     exec(compile(code, "README quick start", "exec"), {})  # noqa: S102
     out = capsys.readouterr().out
     assert "cka" in out and "procrustes" in out
+
+
+def test_example_script_runs(capsys) -> None:
+    import runpy
+
+    runpy.run_path(str(README.parent / "examples" / "quickstart.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "X vs rotated X: Equal up to rotation" in out
+    assert "X vs linearly mixed X: Equal up to an invertible linear map" in out
