@@ -52,6 +52,7 @@ resumes where it stopped, whichever executor ran it.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 import warnings
@@ -349,7 +350,7 @@ class CrossMoments:
                     joined = batch[0][1]
                 else:
                     joined = m.prepare(xp.concat([p.data for _, p in batch], axis=1), "Y")
-                block = super(_TableCross, m)._cross_moment(pa, joined, mixed)  # type: ignore[misc]
+                block = m._compute_cross(pa, joined, mixed)
             except RECORDED_ERRORS:
                 return
         if caught:  # let each pair raise (and record) its own warning
@@ -384,39 +385,15 @@ def _same_kind(a: Array, b: Array) -> bool:
     return getattr(a, "device", None) == getattr(b, "device", None)
 
 
-class _TableCross:
-    """Mixin: serve ``_cross_moment`` from a grid's :class:`CrossMoments` when it has the pair."""
-
-    _cross_table: CrossMoments
-
-    def _cross_moment(self, px: Prepared, py: Prepared, mixed: bool = False) -> Array:
-        hit = self._cross_table.lookup(self, px, py, mixed)  # type: ignore[arg-type]
-        if hit is not None:
-            return hit
-        return super()._cross_moment(px, py, mixed)  # type: ignore[misc]
-
-
-_TABLE_CLASSES: dict[type, type] = {}
-
-
 def _with_table(m: Measure, table: CrossMoments | None) -> Measure:
-    """A copy of a second-moment measure whose cross products come from ``table``.
+    """A copy of a second-moment measure whose cross products come from ``table`` first.
 
-    Same class name, ``info``, parameters and code; only ``_cross_moment``
-    first asks the table.  Other measures are returned unchanged.
+    Other measures are returned unchanged.
     """
     if table is None or not isinstance(m, MomentMeasure):
         return m
-    cls = type(m)
-    sub = _TABLE_CLASSES.get(cls)
-    if sub is None:
-        sub = type(cls.__name__, (_TableCross, cls),
-                   {"__module__": cls.__module__, "__qualname__": cls.__qualname__,
-                    "__doc__": cls.__doc__})
-        _TABLE_CLASSES[cls] = sub
-    w = object.__new__(sub)
-    w.__dict__.update(m.__dict__)
-    w._cross_table = table
+    w = copy.copy(m)
+    w.cross_source = table.lookup
     return w
 
 

@@ -67,13 +67,13 @@ class _CrossCalls:
 
     def __init__(self, monkeypatch) -> None:
         self.widths: list[tuple[int, int]] = []
-        original = MomentMeasure._cross_moment
+        original = MomentMeasure._compute_cross
 
         def counting(m, px, py, mixed=False):
             self.widths.append((int(px.data.shape[1]), int(py.data.shape[1])))
             return original(m, px, py, mixed)
 
-        monkeypatch.setattr(MomentMeasure, "_cross_moment", counting)
+        monkeypatch.setattr(MomentMeasure, "_compute_cross", counting)
 
 
 # ------------------------------------------------------------------ values

@@ -35,6 +35,7 @@ the float64 path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .._array import Array, float64, is_torch, namespace
@@ -217,7 +218,20 @@ class MomentMeasure(Measure):
             p.cache[key] = s
         return s
 
+    #: Optional supplier of cross products ``(measure, px, py, mixed) -> sxy or None``;
+    #: :func:`repscope.grid` sets it on a copy of the measure to share one batched
+    #: product per layer pair across all second-moment measures.
+    cross_source: Callable[[MomentMeasure, Prepared, Prepared, bool], Array | None] | None = None
+
     def _cross_moment(self, px: Prepared, py: Prepared, mixed: bool = False) -> Array:
+        """``X̃ᵀỸ`` (centred cross product), from ``cross_source`` when it has it."""
+        if self.cross_source is not None:
+            hit = self.cross_source(self, px, py, mixed)
+            if hit is not None:
+                return hit
+        return self._compute_cross(px, py, mixed)
+
+    def _compute_cross(self, px: Prepared, py: Prepared, mixed: bool = False) -> Array:
         if mixed:
             xp = namespace(px.data)
             (zx, ex), (zy, ey) = self._centered32(px), self._centered32(py)
