@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -25,13 +27,12 @@ def run(
     from ..study import load_study, run_study
 
     spec = load_study(study)
+    engine: Any = contextlib.nullcontext()
     if dask:
         from ..distributed import dask_client
 
-        with dask_client(dask):
-            outcome = run_study(spec, out, progress=not quiet and not as_json,
-                                report=not no_report)
-    else:
+        engine = dask_client(dask)  # grid() picks up the active client
+    with engine:
         outcome = run_study(spec, out, progress=not quiet and not as_json, report=not no_report)
     summary = {"out": str(outcome.out), "database": str(outcome.db_path),
                "report": str(outcome.report_path) if outcome.report_path else None,
