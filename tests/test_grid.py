@@ -108,6 +108,29 @@ def test_repeated_measure_is_computed_once(rng):
     assert len(table) == 1 and len(_Counting.compares) == 1
 
 
+def test_procrustes_family_shares_one_nuclear_norm_per_pair(rng, monkeypatch):
+    import repscope.measures.procrustes as procrustes_module
+
+    calls: list[tuple[int, int]] = []
+    original = procrustes_module.nuclear_norm
+
+    def counting(a):
+        calls.append(tuple(a.shape))
+        return original(a)
+
+    monkeypatch.setattr(procrustes_module, "nuclear_norm", counting)
+    reps = make_reps(rng, models=("m0", "m1"), layers=(0, 1), n=40)
+    names = ["procrustes", "procrustes_angular", "nbs"]
+    table = grid(reps, names)
+    assert len(table) == 12
+    assert len(calls) == 4  # one per cross pair, shared by the three measures
+    calls.clear()
+    for r in table:
+        x, y = reps[(r["model_a"], r["layer_a"])], reps[(r["model_b"], r["layer_b"])]
+        assert r["value"] == pytest.approx(repscope.measure(r["measure"])(x, y), rel=1e-12)
+    assert len(calls) == 12  # single-pair calls compute their own
+
+
 def test_nested_mapping_input_is_equivalent(rng):
     reps = make_reps(rng, models=("m0", "m1"), layers=("fc1", "fc2"))
     nested = {"m0": {"fc1": reps[("m0", "fc1")], "fc2": reps[("m0", "fc2")]},

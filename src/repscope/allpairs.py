@@ -24,7 +24,12 @@ in one GEMM, ``X̃ₐᵀ [X̃_b₁ X̃_b₂ … X̃_bₖ]`` (the partners' centr
 concatenated), and keeps them — within a memory budget — for every other
 second-moment measure of the grid (CKA, HSIC, the CCA family, Procrustes and
 shape metrics, NBS/Bures, regression R² all share one ``X̃ₐᵀX̃_b`` per pair and
-precision); the reverse order of an asymmetric measure uses the transpose.  A
+precision); the reverse order of an asymmetric measure uses the transpose.
+Quantities derived from a cross product that several measures need are
+memoised per pair as well (:meth:`CrossMoments.memo`: the nuclear norm
+``‖X̃ₐᵀX̃_b‖_*`` behind the Procrustes distances, NBS and Bures), and
+per-representation factors (whitening for CCA and regression, PCA bases for
+SVCCA/PWCCA, Gram matrices) are cached in the prepared objects.  A
 pair for which the measure itself prefers the Gram path (n × n, cheaper when
 n is small relative to d, see :meth:`MomentMeasure.use_gram`) is not batched:
 its per-representation centred Gram matrix is cached in the prepared object and
@@ -249,7 +254,8 @@ class CrossMoments:
 
     def __init__(self, budget: int = CROSS_BUDGET) -> None:
         self.budget = int(budget)
-        self._store: OrderedDict[tuple[RepKey, RepKey, bool], Array] = OrderedDict()
+        self._store: OrderedDict[tuple[RepKey, RepKey, int], Array] = OrderedDict()
+        self._derived: dict[tuple[RepKey, RepKey, bool, str], Any] = {}
         self._bytes = 0
         self._owner: dict[int, tuple[RepKey, Prepared]] = {}
         self._partners: dict[RepKey, list[RepKey]] = {}
@@ -282,23 +288,40 @@ class CrossMoments:
         hit = self._owner.get(id(p))
         return hit[0] if hit is not None and hit[1] is p else None
 
-    def _find(self, ka: RepKey, kb: RepKey, mixed: bool) -> Array | None:
-        for k, transpose in (((ka, kb, mixed), False), ((kb, ka, mixed), True)):
+    def _find(self, ka: RepKey, kb: RepKey, tag: int) -> Array | None:
+        for k, transpose in (((ka, kb, tag), False), ((kb, ka, tag), True)):
             hit = self._store.get(k)
             if hit is not None:
                 self._store.move_to_end(k)
                 return hit.T if transpose else hit
         return None
 
+    def memo(self, px: Prepared, py: Prepared, mixed: bool, name: str,
+             compute: Callable[[], Any]) -> Any:
+        """A per-pair quantity ``name`` of ``X̃ᵀỸ`` (same for the transposed pair), computed once.
+
+        Shared across the measures of the grid like the cross products; pairs of
+        unregistered prepared objects are computed directly.
+        """
+        ka, kb = self._key(px), self._key(py)
+        if ka is None or kb is None:
+            return compute()
+        for key in ((ka, kb, mixed, name), (kb, ka, mixed, name)):
+            if key in self._derived:
+                return self._derived[key]
+        value = self._derived[(ka, kb, mixed, name)] = compute()
+        return value
+
     def lookup(self, m: MomentMeasure, px: Prepared, py: Prepared, mixed: bool) -> Array | None:
         """``X̃ᵀỸ`` of two registered prepared representations, or ``None`` (compute it directly)."""
         ka, kb = self._key(px), self._key(py)
         if ka is None or kb is None:
             return None
-        hit = self._find(ka, kb, mixed)
+        tag = _precision_tag(m, px, mixed)
+        hit = self._find(ka, kb, tag)
         if hit is None:
             self._fill(m, ka, kb, mixed)
-            hit = self._find(ka, kb, mixed)
+            hit = self._find(ka, kb, tag)
         return hit
 
     # ------------------------------------------------------------ batches
@@ -328,7 +351,7 @@ class CrossMoments:
         for k in partners[partners.index(kb):]:
             if batch and mixed:  # float32 GEMMs: batching would change the rounding
                 break
-            if batch and self._find(ka, k, mixed) is not None:
+            if batch and self._find(ka, k, _precision_tag(m, pa, mixed)) is not None:
                 continue
             p = pb if k == kb else self._prepared(k)
             if p is None or not _same_kind(p.data, pb.data):
@@ -356,16 +379,17 @@ class CrossMoments:
         if caught:  # let each pair raise (and record) its own warning
             return
         self.gemms += 1
+        tag = _precision_tag(m, pa, mixed)
         if len(batch) == 1:
-            self._put((ka, batch[0][0], mixed), block)
+            self._put((ka, batch[0][0], tag), block)
             return
         off = 0
         for k, p in batch:
             d = int(p.data.shape[1])
-            self._put((ka, k, mixed), xp.asarray(block[:, off:off + d], copy=True))
+            self._put((ka, k, tag), xp.asarray(block[:, off:off + d], copy=True))
             off += d
 
-    def _put(self, key: tuple[RepKey, RepKey, bool], value: Array) -> None:
+    def _put(self, key: tuple[RepKey, RepKey, int], value: Array) -> None:
         size = 8 * int(value.shape[0]) * int(value.shape[1])
         self._store[key] = value
         self._bytes += size
@@ -373,6 +397,13 @@ class CrossMoments:
         while self._bytes > self.budget and len(self._store) > 1:
             _, old = self._store.popitem(last=False)
             self._bytes -= 8 * int(old.shape[0]) * int(old.shape[1])
+
+
+def _precision_tag(m: MomentMeasure, p: Prepared, mixed: bool) -> int:
+    """Key part of a cross product: 0 for float64, else the rows per float32 GEMM
+    (``min(block, n)``: products summed over different blocks round differently and
+    are not shared)."""
+    return min(int(m.mixed_block), p.n) if mixed else 0
 
 
 def _itemsize(a: Array) -> int:
@@ -394,6 +425,7 @@ def _with_table(m: Measure, table: CrossMoments | None) -> Measure:
         return m
     w = copy.copy(m)
     w.cross_source = table.lookup
+    w.pair_memo = table.memo
     return w
 
 
@@ -502,6 +534,17 @@ def _run_group(
                 prepared[k] = f"{k[0]}/{k[1]}: {_error_text(exc)}"
         return prepared[k]
 
+    def own_error(m: Measure, k: RepKey, shared: str) -> str:
+        """The preparation error in ``m``'s own words (the group's preparer may be another
+        measure of the same prepare key, whose name its message carries)."""
+        if m is preparer or m.info.name == preparer.info.name:
+            return shared
+        try:
+            m.prepare(load(k), role[k])
+        except RECORDED_ERRORS as exc:
+            return f"{k[0]}/{k[1]}: {_error_text(exc)}"
+        return shared
+
     wrapped: dict[int, Measure] = {}
     if table is not None:
         table.begin_group(_batch_partners(group, widths, n), get)
@@ -513,10 +556,11 @@ def _run_group(
             ea, eb = get(t.a), get(t.b)
             t0 = time.perf_counter()
             if isinstance(ea, str) or isinstance(eb, str):
+                errors = [own_error(t.m, k, e) for k, e in ((t.a, ea), (t.b, eb))
+                          if isinstance(e, str)]
                 row: dict[str, Any] = {
                     "measure": t.m.info.name, "params": dict(t.m.params), "kind": t.m.info.kind,
-                    "n": t.key.n, "warnings": (),
-                    "error": "; ".join(e for e in (ea, eb) if isinstance(e, str)),
+                    "n": t.key.n, "warnings": (), "error": "; ".join(errors),
                     "seconds": time.perf_counter() - t0,
                 }
             else:

@@ -50,6 +50,11 @@ float64 accumulator; the rounding of the float32 mean is corrected exactly::
     z = fl32(x − s),  s = fl32(μ_c),  e = μ_c − s
     S_c = Σ z zᵀ − c e eᵀ
 
+When every named measure sees the moments only through Frobenius norms (linear
+CKA/HSIC: ``MomentMeasure.mixed_block``), the blocks are
+:data:`repscope._linalg.FROBENIUS_MIXED_BLOCK` rows long, which keeps the
+float32 SYRK near the GEMM rate.
+
 Entries then carry a relative error of ~1e-7–1e-6, which moves linear CKA,
 HSIC and NBS by less than 1e-7 (``tests/perf/test_streaming.py``) but would be
 amplified by whitening (CCA, regression) or by the square root of the
@@ -161,11 +166,14 @@ class JointMoments:
             acc += w
         return tuple(out)
 
-    def update(self, *chunks: Any, precision: str = "float64") -> JointMoments:
+    def update(
+        self, *chunks: Any, precision: str = "float64", block: int = MIXED_BLOCK
+    ) -> JointMoments:
         """Add one chunk of rows (one array per representation) in place; returns ``self``.
 
         ``precision`` is ``"float64"`` or ``"mixed"`` (float32 GEMMs; only for
-        chunks that are all float32 or lower precision, else float64 is used).
+        chunks that are all float32 or lower precision, else float64 is used);
+        ``block`` is the rows per float32 GEMM of the mixed mode.
         """
         if len(chunks) != self.k:
             raise InputShapeError(
@@ -183,7 +191,7 @@ class JointMoments:
                     f"representation {i}: chunk width {int(c.shape[1])} != accumulated width {w}"
                 )
         mode = _resolve_precision(precision, chunk)
-        c_n, c_mean, c_s = _chunk_statistics(chunk, mode, self.s)
+        c_n, c_mean, c_s = _chunk_statistics(chunk, mode, self.s, block)
         self._merge_in(c_n, c_mean, c_s, mode)
         return self
 
@@ -320,7 +328,7 @@ def _mean64(x: Array) -> Array:
 
 
 def _chunk_statistics(
-    chunk: Sequence[Array], mode: str, like: Array
+    chunk: Sequence[Array], mode: str, like: Array, block: int = MIXED_BLOCK
 ) -> tuple[int, Array, Array]:
     """(rows, float64 mean, centred co-moment sum) of one multi-representation chunk."""
     c = int(chunk[0].shape[0])
@@ -356,7 +364,7 @@ def _chunk_statistics(
             np.subtract(x, shift[o : o + w], out=z[:, o : o + w], casting="unsafe")
             o += w
     if mode == "mixed":
-        s = mixed_cross(z, block=MIXED_BLOCK)
+        s = mixed_cross(z, block=block)
         e = mean - (shift.double() if torch_mode else shift.astype(np.float64))
         _rank1_update(s, e, -float(c))
     else:
@@ -437,28 +445,34 @@ def _is_zarr(obj: Any) -> bool:
     return type(obj).__module__.split(".")[0] == "zarr"
 
 
-def default_chunk_rows(widths: Sequence[int], itemsize: int = 4, budget: int = CHUNK_BYTES) -> int:
+def default_chunk_rows(
+    widths: Sequence[int], itemsize: int = 4, budget: int = CHUNK_BYTES,
+    block: int = MIXED_BLOCK,
+) -> int:
     """Rows per chunk so that the assembled chunk buffer stays near ``budget`` bytes.
 
-    A multiple of :data:`~repscope._linalg.MIXED_BLOCK` when it is at least one
-    block (so the float32 GEMM blocks are full), and at least 256 rows.
+    A multiple of ``block`` (rows per float32 GEMM) when it is at least one
+    block (so the GEMM blocks are full), and at least 256 rows.
     """
     width = max(1, sum(int(w) for w in widths))
     rows = max(256, budget // (width * max(itemsize, 4)))
-    if rows >= MIXED_BLOCK:
+    if rows >= block:
+        rows -= rows % block
+    elif rows >= MIXED_BLOCK:
         rows -= rows % MIXED_BLOCK
     return int(rows)
 
 
 def iter_chunks(
-    sources: Sequence[Any], chunk_size: int | None = None
+    sources: Sequence[Any], chunk_size: int | None = None, *, block: int = MIXED_BLOCK
 ) -> Iterator[tuple[Array, ...]]:
     """Yield aligned row chunks ``(x₁[a:b], …, x_k[a:b])`` of several sources.
 
     Sources: NumPy arrays (including ``np.memmap`` / ``np.load(mmap_mode="r")``),
     paths of ``.npy`` files (read with ``readinto`` into one reused buffer, so
     memory stays at one chunk), Zarr arrays (chunks aligned to the Zarr chunking)
-    and torch tensors.
+    and torch tensors.  ``block`` (rows per float32 GEMM of the mixed mode) makes
+    the default chunk length a multiple of it.
     """
     srcs = [_Source(s, f"source {i}") for i, s in enumerate(sources)]
     try:
@@ -468,7 +482,7 @@ def iter_chunks(
                 f"sources must have the same number of rows (samples), got {sorted(ns)}"
             )
         n = ns.pop()
-        rows = chunk_size or default_chunk_rows([s.shape[1] for s in srcs])
+        rows = chunk_size or default_chunk_rows([s.shape[1] for s in srcs], block=block)
         zc = [s.row_chunk for s in srcs if s.row_chunk]
         if zc and chunk_size is None:
             step = math.lcm(*zc)
@@ -521,6 +535,13 @@ def _choose(precision: str, measures: list[Any]) -> str:
     return precision
 
 
+def _block_for(measures: list[Any]) -> int:
+    """Rows per float32 GEMM: the shortest block any named measure asks for
+    (:attr:`MomentMeasure.mixed_block`; :data:`MIXED_BLOCK` when none is named)."""
+    blocks = [int(getattr(m, "mixed_block", MIXED_BLOCK)) for m in measures]
+    return min(blocks) if blocks else MIXED_BLOCK
+
+
 def _progress(enabled: bool, total: int | None, label: str) -> Any:
     if not enabled:
         return None
@@ -549,6 +570,7 @@ def _accumulate(
     precision: str,
     progress: bool,
     total: int | None,
+    block: int = MIXED_BLOCK,
 ) -> JointMoments:
     bar = _progress(progress, total, "accumulating moments")
     jm: JointMoments | None = None
@@ -561,7 +583,7 @@ def _accumulate(
                 first = [_check_chunk(c, f"representation {i}") for i, c in enumerate(batch)]
                 jm = JointMoments.empty([int(c.shape[1]) for c in first], like=first[0])
                 batch = tuple(first)
-            jm.update(*batch, precision=precision)
+            jm.update(*batch, precision=precision, block=block)
             if bar is not None:
                 bar.advance(bar.task_ids[0], int(batch[0].shape[0]))
     finally:
@@ -607,11 +629,13 @@ def joint_moments(
     -------
     JointMoments
     """
-    mode = _choose(precision, _as_measures(measures))
+    ms = _as_measures(measures)
+    mode, block = _choose(precision, ms), _block_for(ms)
     if isinstance(data, (list, tuple)) and data and not isinstance(data[0], (list, tuple)):
         n = _rows_of(data[0])
-        return _accumulate(iter_chunks(data, chunk_size), mode, progress, n)
-    return _accumulate(iter(data), mode, progress, total)
+        chunks = iter_chunks(data, chunk_size, block=block)
+        return _accumulate(chunks, mode, progress, n, block)
+    return _accumulate(iter(data), mode, progress, total, block)
 
 
 def _rows_of(src: Any) -> int | None:

@@ -156,6 +156,21 @@ def test_float32_products_are_shared_not_batched(rng, monkeypatch):
         assert r["value"] == pytest.approx(single, rel=1e-12)
 
 
+def test_float32_products_of_different_block_lengths_are_not_shared(rng, monkeypatch):
+    """CKA sums float32 GEMMs over longer blocks than NBS: beyond 4096 rows they differ."""
+    reps = {(m, la): rng.standard_normal((5000, 3)).astype(np.float32)
+            for m in ("a", "b") for la in ("l0",)}
+    tasks = _tasks(reps, ["cka", "nbs"])
+    _CrossCalls(monkeypatch)
+    table = CrossMoments()
+    rows = _run(reps, tasks, table)
+    assert table.pairs == 2  # one product per block length
+    for r in rows:
+        (ka, kb) = r["pair"]
+        single = repscope.measure(r["measure"])(reps[ka], reps[kb])
+        assert r["value"] == pytest.approx(single, rel=1e-12)
+
+
 def test_gram_path_pairs_are_not_batched(rng, monkeypatch):
     reps = _reps(rng, 6, widths=(40, 30))  # n << d: linear CKA uses n x n Grams
     calls = _CrossCalls(monkeypatch)

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .._array import Array, float64, is_torch, namespace
-from .._linalg import is_low_precision, mixed_cross, mixed_gram
+from .._linalg import MIXED_BLOCK, is_low_precision, mixed_cross, mixed_gram
 from ..errors import DegenerateInputError, InputValueError
 from ..moments import SecondMoments
 from ..validation import as_representation, check_not_constant
@@ -137,6 +137,22 @@ class MomentMeasure(Measure):
         self._prepare(p)
         return p
 
+    def prepare_key(self) -> tuple[Any, ...]:
+        """Second-moment measures that validate alike share prepared representations.
+
+        Their cached entries (mean, centred copies, covariances and Grams, whitening
+        factors, eigenbases) do not depend on the measure's parameters, so e.g. the
+        CCA family and regression R² in a grid compute each representation's
+        covariance and its factorisations once.  Measures validate alike when they
+        keep or cast low-precision input alike (``mixed_precision``) and share
+        ``requires_variance`` and ``min_samples``; a subclass with its own
+        ``_prepare`` keeps a private key.
+        """
+        if type(self)._prepare is not MomentMeasure._prepare:
+            return super().prepare_key()
+        return ("second-moments", bool(self.mixed_precision), self.requires_variance,
+                self.info.min_samples)
+
     def path_costs(self, n: int, dx: int, dy: int) -> tuple[float, float]:
         """``(feature, gram)`` flop estimates used to choose the path."""
         return feature_cost(n, dx, dy), gram_cost(n, dx, dy)
@@ -211,7 +227,7 @@ class MomentMeasure(Measure):
             if mixed:
                 xp = namespace(p.data)
                 z, e = self._centered32(p)
-                s = mixed_cross(z) - p.n * xp.linalg.outer(e, e)
+                s = mixed_cross(z, block=self.mixed_block) - p.n * xp.linalg.outer(e, e)
             else:
                 xc = self._centered(p)
                 s = xc.T @ xc
@@ -222,6 +238,25 @@ class MomentMeasure(Measure):
     #: :func:`repscope.grid` sets it on a copy of the measure to share one batched
     #: product per layer pair across all second-moment measures.
     cross_source: Callable[[MomentMeasure, Prepared, Prepared, bool], Array | None] | None = None
+
+    #: rows (features) per float32 GEMM of the mixed-precision products; measures whose
+    #: value depends on the moments only through Frobenius norms (linear CKA/HSIC) take
+    #: longer blocks (:data:`repscope._linalg.FROBENIUS_MIXED_BLOCK`)
+    mixed_block: ClassVar[int] = MIXED_BLOCK
+
+    #: Optional memo of per-pair quantities derived from ``X̃ᵀỸ``,
+    #: ``(px, py, mixed, name, compute) -> value``; :func:`repscope.grid` sets it so
+    #: that, e.g., the Procrustes distances and NBS share one nuclear norm per pair.
+    pair_memo: Callable[[Prepared, Prepared, bool, str, Callable[[], Any]], Any] | None = None
+
+    def _pair_value(
+        self, px: Prepared, py: Prepared, mixed: bool, name: str, compute: Callable[[], Any]
+    ) -> Any:
+        """``compute()``, or its memoised value for this pair (``name`` must denote a
+        quantity that is the same for ``(px, py)`` and ``(py, px)``)."""
+        if self.pair_memo is None:
+            return compute()
+        return self.pair_memo(px, py, mixed, name, compute)
 
     def _cross_moment(self, px: Prepared, py: Prepared, mixed: bool = False) -> Array:
         """``X̃ᵀỸ`` (centred cross product), from ``cross_source`` when it has it."""
@@ -235,7 +270,7 @@ class MomentMeasure(Measure):
         if mixed:
             xp = namespace(px.data)
             (zx, ex), (zy, ey) = self._centered32(px), self._centered32(py)
-            return mixed_cross(zx, zy) - px.n * xp.linalg.outer(ex, ey)
+            return mixed_cross(zx, zy, block=self.mixed_block) - px.n * xp.linalg.outer(ex, ey)
         return self._centered(px).T @ self._centered(py)
 
     def _gram(self, p: Prepared, mixed: bool = False) -> Array:

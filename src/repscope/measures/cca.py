@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from .._array import Array, is_torch, namespace, to_numpy
-from .._linalg import cholesky_pd, range_basis
+from .._linalg import cholesky_pd, range_basis, singular_values
 from ..errors import InvalidParameterError
 from ..metadata import Invariance, MeasureInfo
 from ..moments import SecondMoments
@@ -51,6 +51,7 @@ from ._moment import MomentMeasure
 __all__ = [
     "CrossSpectra",
     "cross_spectra",
+    "eigenbasis",
     "cross_spectra_gram",
     "canonical_correlations",
     "canonical_correlations_gram",
@@ -121,7 +122,7 @@ class CrossSpectra:
     def correlations(self) -> Array:
         """Canonical correlations (descending, clipped to [0, 1])."""
         xp = namespace(self.cxy)
-        return xp.clip(xp.linalg.svdvals(self.whitened()), 0.0, 1.0)
+        return xp.clip(singular_values(self.whitened()), 0.0, 1.0)
 
     def truncate(self, kx: int, ky: int) -> CrossSpectra:
         """Keep the ``kx`` (``ky``) leading principal components of X (Y)."""
@@ -136,11 +137,25 @@ def _descending(v: Array, w: Array) -> tuple[Array, Array]:
     return xp.flip(v, axis=1), xp.flip(w, axis=0)
 
 
-def cross_spectra(mom: SecondMoments, *, loadings: bool = False) -> CrossSpectra:
-    """:class:`CrossSpectra` from second moments (feature path, d × d eigenproblems)."""
+def eigenbasis(s: Array) -> tuple[Array, Array]:
+    """``(V, w)``: eigenvectors and eigenvalues of a covariance on its numerical range,
+    eigenvalues descending."""
+    return _descending(*range_basis(s))
+
+
+def cross_spectra(
+    mom: SecondMoments,
+    *,
+    loadings: bool = False,
+    bases: tuple[tuple[Array, Array], tuple[Array, Array]] | None = None,
+) -> CrossSpectra:
+    """:class:`CrossSpectra` from second moments (feature path, d × d eigenproblems).
+
+    ``bases`` — the :func:`eigenbasis` of ``mom.sxx`` and of ``mom.syy`` when
+    already known (e.g. cached per representation in a grid).
+    """
     xp = namespace(mom.sxy)
-    vx, wx = _descending(*range_basis(mom.sxx))
-    vy, wy = _descending(*range_basis(mom.syy))
+    (vx, wx), (vy, wy) = bases or (eigenbasis(mom.sxx), eigenbasis(mom.syy))
     lx = vx * xp.sqrt(wx)[None, :] if loadings else None
     dx, dy = mom.dims
     return CrossSpectra(wx, wy, vx.T @ mom.sxy @ vy, mom.n, dx, dy, lx)
@@ -183,16 +198,25 @@ def _inverse_cholesky(s: Array) -> Array | None:
     return inv
 
 
-def correlations_cholesky(mom: SecondMoments) -> Array | None:
-    """Canonical correlations by the Cholesky route, or None when a covariance is near singular."""
+def whitened_cholesky(mom: SecondMoments) -> Array | None:
+    """``Lx⁻¹ Sxy Ly⁻ᵀ`` (its singular values are the ρᵢ), or None when a covariance is
+    near singular."""
     lx = _inverse_cholesky(mom.sxx)
     if lx is None:
         return None
     ly = _inverse_cholesky(mom.syy)
     if ly is None:
         return None
-    xp = namespace(mom.sxy)
-    return xp.clip(xp.linalg.svdvals(lx @ mom.sxy @ ly.T), 0.0, 1.0)
+    return lx @ mom.sxy @ ly.T
+
+
+def correlations_cholesky(mom: SecondMoments) -> Array | None:
+    """Canonical correlations by the Cholesky route, or None when a covariance is near singular."""
+    w = whitened_cholesky(mom)
+    if w is None:
+        return None
+    xp = namespace(w)
+    return xp.clip(singular_values(w), 0.0, 1.0)
 
 
 def canonical_correlations(mom: SecondMoments) -> Array:
@@ -205,7 +229,7 @@ def canonical_correlations_gram(kx: Array, ky: Array) -> Array:
     xp = namespace(kx)
     ux, _ = range_basis(kx)
     uy, _ = range_basis(ky)
-    return xp.clip(xp.linalg.svdvals(ux.T @ uy), 0.0, 1.0)
+    return xp.clip(singular_values(ux.T @ uy), 0.0, 1.0)
 
 
 def pca_components_for_variance(eigenvalues: Any, var_fraction: float) -> int:
@@ -243,10 +267,21 @@ class CCAMeasure(MomentMeasure):
 
     def _from_moment_stats(self, mom: SecondMoments) -> Any:
         if self.correlations_only:
-            rho = correlations_cholesky(mom)
-            if rho is not None:
-                return self._reduce(rho)
+            w = whitened_cholesky(mom)
+            if w is not None:
+                return self._reduce_whitened(w)
         return self._from_spectra(cross_spectra(mom, loadings=self.needs_loadings))
+
+    def _reduce_whitened(self, w: Array) -> Any:
+        """The value from ``W = Lx⁻¹ Sxy Ly⁻ᵀ`` (full-rank covariances; ρᵢ = σᵢ(W))."""
+        xp = namespace(w)
+        return self._reduce(xp.clip(singular_values(w), 0.0, 1.0))
+
+    def _inverse_factor(self, p: Any) -> Array | None:
+        """``L⁻¹`` of the float64 covariance ``X̃ᵀX̃ = LLᵀ`` (cached per representation)."""
+        if "inverse_cholesky" not in p.cache:
+            p.cache["inverse_cholesky"] = _inverse_cholesky(self._self_moment(p))
+        return p.cache["inverse_cholesky"]
 
     def _check_regime(self, n: int, dx: int, dy: int) -> None:
         if max(dx, dy) >= n - 1:
@@ -270,7 +305,20 @@ class CCAMeasure(MomentMeasure):
         self._check_regime(n, dx, dy)
         if self.use_gram(n, dx, dy):
             return self._from_grams(self._gram(px), self._gram(py), px, py)
-        return self._from_moment_stats(self._moments(px, py))
+        if self.correlations_only:  # whitening factors cached per representation
+            lx, ly = self._inverse_factor(px), self._inverse_factor(py)
+            if lx is not None and ly is not None:
+                return self._reduce_whitened(lx @ self._cross_moment(px, py) @ ly.T)
+        mom = self._moments(px, py)
+        bases = (self._eigenbasis(px), self._eigenbasis(py))
+        return self._from_spectra(cross_spectra(mom, loadings=self.needs_loadings, bases=bases))
+
+    def _eigenbasis(self, p: Any) -> tuple[Array, Array]:
+        """:func:`eigenbasis` of the float64 covariance (cached per representation)."""
+        hit = p.cache.get("eigenbasis")
+        if hit is None:
+            hit = p.cache["eigenbasis"] = eigenbasis(self._self_moment(p))
+        return hit
 
     def _from_spectra(self, s: CrossSpectra) -> Any:
         return self._reduce(s.correlations())
@@ -355,6 +403,11 @@ class MeanSqCCA(CCAMeasure):
     def _reduce(self, rho: Array) -> Any:
         xp = namespace(rho)
         return xp.mean(rho * rho)
+
+    def _reduce_whitened(self, w: Array) -> Any:
+        """``Σρᵢ² = ‖W‖²_F``: no decomposition needed (m = min(dx, dy) at full rank)."""
+        xp = namespace(w)
+        return xp.clip(xp.sum(w * w) / min(int(w.shape[0]), int(w.shape[1])), 0.0, 1.0)
 
 
 @register

@@ -42,6 +42,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._array import Array, namespace
+from .._linalg import FROBENIUS_MIXED_BLOCK
 from ..errors import DegenerateInputError
 from ..metadata import Invariance, MeasureInfo
 from ..moments import SecondMoments
@@ -71,6 +72,7 @@ class _KernelMixin(MomentMeasure):
 
     has_gram_path = True
     mixed_precision = True
+    mixed_block = FROBENIUS_MIXED_BLOCK
 
     def _check_params(self) -> None:
         self._param_in("kernel", ("linear", "rbf"))

@@ -151,13 +151,16 @@ class FidelityMeasure(MomentMeasure):
             if nuc is None:
                 return self._from_parts(*fidelity_parts_gram(kx, ky), n)
             return self._from_parts(nuc, xp.linalg.trace(kx), xp.linalg.trace(ky), n)
-        sxy = self._cross_moment(px, py, mixed)
+        nuc = self._pair_value(
+            px, py, mixed, "nuclear_norm", lambda: nuclear_norm(self._cross_moment(px, py, mixed))
+        )
         tx, ty = self._sq_frobenius(px, mixed), self._sq_frobenius(py, mixed)
-        return self._from_parts(nuclear_norm(sxy), tx, ty, n)
+        return self._from_parts(nuc, tx, ty, n)
 
     def _sq_frobenius(self, p: Prepared, mixed: bool) -> Array:
         """``‖X̃‖²_F = tr Sxx`` summed in float64 (cached)."""
-        t = p.cache.get("sq_frobenius")
+        key = "sq_frobenius_mixed" if mixed else "sq_frobenius"
+        t = p.cache.get(key)
         if t is None:
             xp = namespace(p.data)
             if mixed:  # Σ(z − e)² = Σz² − n‖e‖² since Σz = n e
@@ -171,7 +174,7 @@ class FidelityMeasure(MomentMeasure):
             else:
                 xc = self._centered(p)
                 t = xp.sum(xc * xc)
-            p.cache["sq_frobenius"] = t
+            p.cache[key] = t
         return t
 
     def _from_moments(self, mom: SecondMoments) -> Any:

@@ -102,12 +102,16 @@ class LinearRegression(MomentMeasure):
         self._check_regime(n, dx, dy)
         if self.use_gram(n, dx, dy):
             return self._from_grams(self._gram(px), self._gram(py), px, py)
-        return self._r2_moments(self._moments(px, py))
+        basis = px.cache.get("range_basis")  # per representation, reused across pairs
+        if basis is None:
+            basis = px.cache["range_basis"] = range_basis(self._self_moment(px))
+        return self._r2_moments(self._moments(px, py), basis)
 
     @staticmethod
-    def _r2_moments(mom: SecondMoments) -> Any:
+    def _r2_moments(mom: SecondMoments, basis: tuple[Array, Array] | None = None) -> Any:
+        """``R² = ‖diag(wx)^{-1/2} Vxᵀ Sxy‖²_F / tr Syy`` (``Sxx = Vx diag(wx) Vxᵀ``)."""
         xp = namespace(mom.sxy)
-        vx, wx = range_basis(mom.sxx)
+        vx, wx = range_basis(mom.sxx) if basis is None else basis
         t = (vx.T @ mom.sxy) / xp.sqrt(wx)[:, None]
         return xp.clip(xp.sum(t * t) / xp.linalg.trace(mom.syy), 0.0, 1.0)
 

@@ -1,0 +1,79 @@
+"""Fast linear-algebra routes agree with the reference decompositions, and fall back when not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import repscope
+from repscope._linalg import congruence_lower, nuclear_norm, singular_values
+
+
+def _random(shape: tuple[int, int], seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+@settings(max_examples=25, deadline=None)
+@given(p=st.integers(2, 40), q=st.integers(2, 40), seed=st.integers(0, 10_000))
+def test_singular_values_match_svd_on_generic_matrices(p: int, q: int, seed: int) -> None:
+    a = _random((p, q), seed)
+    ref = np.linalg.svd(a, compute_uv=False)
+    got = singular_values(a)
+    assert got.shape == ref.shape
+    assert np.all(np.diff(got) <= 1e-12 * ref[0])  # descending
+    assert abs(got.sum() - ref.sum()) <= 1e-10 * ref.sum()
+
+
+@pytest.mark.parametrize("rank", [1, 3, 10])
+def test_rank_deficient_input_takes_the_svd(rank: int) -> None:
+    # squaring would turn each zero singular value into ~sqrt(eps)·σ_max of noise
+    a = _random((60, rank), 1) @ _random((rank, 50), 2)
+    ref = np.linalg.svd(a, compute_uv=False)
+    got = singular_values(a)
+    assert abs(got.sum() - ref.sum()) <= 1e-12 * ref.sum()
+    assert np.all(got[rank:] <= 1e-12 * ref[0])
+
+
+def test_ill_conditioned_input_keeps_full_accuracy() -> None:
+    u, _ = np.linalg.qr(_random((80, 80), 3))
+    v, _ = np.linalg.qr(_random((80, 80), 4))
+    s = np.logspace(0, -12, 80)
+    a = (u * s) @ v.T
+    assert abs(nuclear_norm(a) - s.sum()) <= 1e-12 * s.sum()
+
+
+def test_singular_values_torch_matches_and_differentiates() -> None:
+    a = torch.tensor(_random((12, 7), 5), requires_grad=True)
+    ref = torch.linalg.svdvals(a.detach())
+    assert torch.allclose(singular_values(a.detach()), ref, rtol=1e-10, atol=0)
+    assert torch.autograd.gradcheck(lambda t: singular_values(t).sum(), (a,))
+
+
+def test_congruence_lower_equals_matmul() -> None:
+    b = _random((30, 30), 6)
+    b = b @ b.T
+    chol = np.linalg.cholesky(b + 30 * np.eye(30))
+    k = _random((30, 30), 7)
+    k = k + k.T
+    np.testing.assert_allclose(congruence_lower(chol, k), chol.T @ k @ chol, rtol=0, atol=1e-10)
+    t = congruence_lower(torch.from_numpy(chol), torch.from_numpy(k))
+    np.testing.assert_allclose(t.numpy(), chol.T @ k @ chol, rtol=0, atol=1e-10)
+
+
+def test_measures_reuse_per_representation_factors() -> None:
+    """CCA and regression cache their whitening per prepared representation."""
+    rng = np.random.default_rng(8)
+    x, y = rng.standard_normal((200, 6)), rng.standard_normal((200, 5))
+    for name, key in [("mean_cca", "inverse_cholesky"), ("svcca", "eigenbasis"),
+                      ("linear_regression", "range_basis")]:
+        m = repscope.measure(name)
+        px, py = m.prepare(x, "X"), m.prepare(y, "Y")
+        first = float(m.compare_prepared(px, py))
+        assert key in px.cache
+        cached = px.cache[key]
+        assert float(m.compare_prepared(px, py)) == first
+        assert px.cache[key] is cached
+        assert first == pytest.approx(m(x, y), rel=1e-12)
