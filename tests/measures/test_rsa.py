@@ -11,7 +11,15 @@ from scipy.spatial.distance import pdist
 
 import repscope
 from repscope.errors import DegenerateInputError, InvalidParameterError
-from repscope.measures.rsa import COMPARATORS, RDMS, rdm_vector
+from repscope.measures import rsa as rsa_module
+from repscope.measures.rsa import (
+    COMPARATORS,
+    FAST_MIN_N,
+    RDMS,
+    centred_ranks,
+    rdm_gemm,
+    rdm_vector,
+)
 
 COMBOS = [(r, c) for r in RDMS for c in COMPARATORS]
 
@@ -164,3 +172,114 @@ def test_constant_rdm(rng, compare):
         return
     with pytest.raises(DegenerateInputError, match="constant"):
         m(x, y)
+
+
+# ------------------------------------------------------- fast-path kernels
+def _scipy_centred_ranks(v: np.ndarray) -> np.ndarray:
+    """2r − (m+1) from scipy's average ranks of the float32 rounding of ``v``."""
+    return 2 * scipy.stats.rankdata(np.asarray(v, dtype=np.float32)) - (v.size + 1)
+
+
+def _tied_vectors(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    chunk = rsa_module._CHUNK
+    signed = rng.integers(-20, 21, size=30_000) / 7.0
+    signed[::11] = -0.0
+    signed[::13] = 0.0
+    return {
+        # narrow key range: the counting path under "auto"
+        "narrow": 1.0 + rng.integers(0, 300, size=40_000).astype(np.float32) * 1e-6,
+        # signed values, both zeros, a wide key range: the sort path under "auto"
+        "signed": signed,
+        # runs longer than a ranking chunk, crossing chunk borders
+        "long_runs": rng.permutation(
+            np.repeat([0.5, 1.0, 2.0, 3.0], [chunk + 5, 3, 2 * chunk + 17, 1000])
+        ),
+        # no ties at all: the tie-free shortcut of the sorted ranking
+        "distinct": rng.permutation(np.arange(3 * chunk // 2, dtype=np.float32)),
+        "constant": np.full(1000, 0.25),
+        "single": np.array([3.0]),
+    }
+
+
+@pytest.mark.parametrize("method", ["auto", "count", "sort"])
+def test_centred_ranks_equal_scipy_average_ranks(rng, method):
+    for name, v in _tied_vectors(rng).items():
+        ref = _scipy_centred_ranks(v)
+        if method == "count" and name in ("signed", "long_runs", "distinct"):
+            continue  # key ranges of 2^24 to 2^31 keys: too large a table, "auto" sorts
+        for group in (10**9, 997, 5000):  # one group, many groups (sort path)
+            got = centred_ranks(v, group=group, method=method)
+            assert got.dtype == np.int32
+            np.testing.assert_array_equal(got, ref, err_msg=f"{name}, group={group}")
+
+
+def test_centred_ranks_auto_picks_counting_for_narrow_key_ranges(rng, monkeypatch):
+    calls: list[str] = []
+    count, sort = rsa_module._count_ranks, rsa_module._sort_ranks
+    monkeypatch.setattr(rsa_module, "_count_ranks", lambda *a: calls.append("count") or count(*a))
+    monkeypatch.setattr(rsa_module, "_sort_ranks", lambda *a: calls.append("sort") or sort(*a))
+    vectors = _tied_vectors(rng)
+    centred_ranks(vectors["narrow"])  # 300 keys for 40 000 entries
+    centred_ranks(vectors["signed"])  # keys of −2.9 … 2.9: a ~2^31-key range
+    centred_ranks(vectors["narrow"], group=1000)  # table would outgrow a 1000-entry group
+    assert calls == ["count", "sort", "sort"]
+
+
+def test_centred_ranks_edge_cases_and_errors(rng):
+    assert centred_ranks(np.zeros(0)).shape == (0,)
+    with pytest.raises(ValueError, match="method"):
+        centred_ranks(np.ones(3), method="argsort")
+    with pytest.raises(ValueError, match="finite"):
+        centred_ranks(np.array([1.0, np.inf, 2.0]), method="count")
+    # non-finite values still rank by sorting (inf is the largest value)
+    v = np.array([1.0, np.inf, -np.inf, 1.0])
+    np.testing.assert_array_equal(centred_ranks(v), _scipy_centred_ranks(v))
+
+
+def test_rdm_gemm_blocks_and_zero_cleanup(rng):
+    # more rows than one default block; duplicated and rescaled samples give exact zeros
+    n = rsa_module._BLOCK_ROWS + 90
+    x = rng.integers(0, 3, size=(n, 6)).astype(float) + rng.integers(0, 2, size=(n, 1))
+    x[7] = x[400]
+    x[n - 1] = 2.5 * x[3]
+    x = x[np.ptp(x, axis=1) > 0]
+    ref = pdist(x, "correlation")
+    for dtype in (np.float64, np.float32):
+        got = rdm_gemm(x, "correlation", dtype=dtype)
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, ref, atol=1e-6 if dtype == np.float32 else 1e-13)
+        # every pair pdist puts within rounding of 0 is an exact 0, and no other
+        np.testing.assert_array_equal(got == 0, np.abs(ref) <= 1e-12)
+    assert (rdm_gemm(x, "correlation") == 0).sum() >= 2
+
+
+def test_chunked_dot_matches_numpy(rng):
+    a = rng.normal(size=3 * rsa_module._CHUNK + 7)
+    b = rng.integers(-50, 50, size=a.size).astype(np.int32)
+    assert rsa_module._chunked_dot(a, b, 0.5, -2.0) == pytest.approx((a - 0.5) @ (b + 2.0))
+    assert rsa_module._chunked_dot(b, b) == float(b.astype(float) @ b)
+
+
+def test_fast_spearman_threads_do_not_change_the_result(rng, monkeypatch):
+    n = FAST_MIN_N + 30
+    x = rng.integers(0, 4, size=(n, 5)).astype(np.float32) + 1.0  # tied cosines
+    y = np.tanh(x @ rng.normal(size=(5, 7))).astype(np.float32)
+    m = repscope.measure("rsa", rdm="cosine")
+    threaded = m(x, y)
+    monkeypatch.setattr(rsa_module, "_cpus", lambda: 1)
+    assert m(x, y) == threaded
+    a, b = (np.round(pdist(v.astype(float), "cosine"), 12) for v in (x, y))
+    assert threaded == pytest.approx(scipy.stats.spearmanr(a, b).statistic, abs=1e-7)
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_fast_spearman_constant_rdm_names_x_first(rng, monkeypatch, cpus):
+    monkeypatch.setattr(rsa_module, "_cpus", lambda: cpus)
+    n = FAST_MIN_N + 4
+    base = rng.normal(size=(1, 6))
+    const = base * rng.uniform(1.0, 2.0, size=(n, 1))  # every pair parallel: RDM all 0
+    m = repscope.measure("rsa", rdm="cosine")
+    with pytest.raises(DegenerateInputError, match="RDM of X is constant"):
+        m(const, const * 3.0)
+    with pytest.raises(DegenerateInputError, match="RDM of Y is constant"):
+        m(rng.normal(size=(n, 6)), const)

@@ -14,30 +14,47 @@ backend share prepared representations (:meth:`RSA.prepare_key`).
 Large n (NumPy input, n >= :data:`FAST_MIN_N`)
 ---------------------------------------------
 * Correlation and cosine RDMs come from float64 GEMMs on the normalised rows
-  (``1 − zᵢ·zⱼ``, :func:`rdm_gemm`), in row blocks whose temporary stays below
-  :data:`BLOCK_BYTES`.  Float32 input gets a float32-*stored* RDM (as does any
-  RDM beyond :data:`FLOAT64_MAX_M` entries, so n = 50 000 fits in memory:
-  1.25e9 entries × 4 bytes).  The GEMM itself stays float64: a float32 GEMM
-  rounds each pair differently (~1e-7), which breaks the exact ties of
-  discrete data and moved Spearman's ρ by 1e-4 in tests; rounding a float64
-  value to float32 maps equal values to equal values.
-* Spearman ranks: each value's order-preserving 32-bit key (of its float32
-  rounding) is packed with its position into one 64-bit word and the words
-  are sorted (a vectorised integer sort, ~10× faster than an argsort here);
-  runs of equal keys get their average rank (ties exactly).  Beyond
-  :data:`RANK_GROUP` entries the key range is split by a histogram of the top
-  16 bits and each group is sorted on its own, bounding the extra memory.
+  (``1 − zᵢ·zⱼ``, :func:`rdm_gemm`), in row blocks of at most
+  :data:`_BLOCK_ROWS` rows whose temporary stays below :data:`BLOCK_BYTES`;
+  each block multiplies only the columns at and right of its first row, so
+  small blocks waste few products below the diagonal.  Float32 input gets a
+  float32-*stored* RDM (as does any RDM beyond :data:`FLOAT64_MAX_M`
+  entries, so n = 50 000 fits in memory: 1.25e9 entries × 4 bytes).  The
+  GEMM itself stays float64: a float32 GEMM rounds each pair differently
+  (~1e-7), which breaks the exact ties of discrete data and moved Spearman's
+  ρ by 1e-4 in tests; rounding a float64 value to float32 maps equal values
+  to equal values.  Stored values within the GEMM's rounding error of 0
+  (parallel rows) are set to an exact 0; a min-reduction per block skips
+  that clean-up where no such value occurs.
+* Spearman ranks (:func:`centred_ranks`) are average ranks of each value's
+  order-preserving 32-bit key (of its float32 rounding), so ties are exact.
+  When the keys span a narrow range (at most ``min(m, RANK_GROUP)/4`` keys,
+  as for RDMs of real-valued data, whose values cover a few binades), the
+  keys are counted in a table (``bincount``) whose cumulative sums give each
+  key's average rank, and every entry looks its rank up (two O(m) passes, no
+  sort).  Otherwise each key is packed with its position into one 64-bit
+  word and the words are sorted (a vectorised integer sort, ~10× faster
+  than an argsort); runs of equal keys get their average rank and are
+  scattered back to their positions, in cache-sized chunks.  Beyond
+  :data:`RANK_GROUP` entries the key range is split by a histogram of the
+  top 16 bits and each group is sorted on its own, bounding the extra memory.
   Ranks are stored as the integers ``2r − (m + 1)`` (int32, exact for
   half-integer average ranks).  Values closer than float32 resolution
   (~6e-8 relative) count as tied, which moves ρ by about that resolution
   (~1e-8 in tests) relative to ranking the float64 values — and keeps the
   exact ties of discrete data tied, which float64 rounding noise would split.
-* Pearson / Spearman / cosine are then one chunked float64 dot product per pair.
+  When one comparison needs the ranks of both RDMs, they are computed in two
+  threads (the NumPy passes release the GIL).
+* Pearson / Spearman / cosine are then one chunked float64 dot product per pair
+  (products of cache-sized chunks, pairwise-summed).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -60,8 +77,15 @@ BLOCK_BYTES = 256 * 2**20
 FLOAT64_MAX_M = 2**27
 #: RDM entries ranked by one packed sort (8 bytes each); larger RDMs are ranked in groups
 RANK_GROUP = 2**27
-#: entries per chunk of the O(m) passes (dot products, key scans)
+#: entries per chunk of the O(m) passes over whole RDMs (histogram, group selection, sums)
 _PASS = 2**22
+#: entries per cache-sized chunk of the packing, ranking and dot-product passes
+_CHUNK = 2**16
+#: most rows per GEMM block of :func:`rdm_gemm` (each block also computes the
+#: (b−1)b/2 products below its diagonal; small blocks waste less)
+_BLOCK_ROWS = 512
+#: index of the high (key) half of a packed uint64 word viewed as two uint32
+_HIGH = 1 if sys.byteorder == "little" else 0
 
 RDMS = ("euclidean", "sqeuclidean", "correlation", "cosine")
 COMPARATORS = ("pearson", "spearman", "kendall", "cosine")
@@ -144,8 +168,12 @@ def rdm_gemm(
     scaled to unit norm, multiplied in float64 and stored as ``dtype``
     (default float32 for float32/float16 input or more than
     :data:`FLOAT64_MAX_M` entries, float64 otherwise).  Rows are processed in
-    blocks of b rows, ``b·n·8 <= block_bytes``, each block multiplying only the
-    columns at and right of its first row (≈ n²d/2 multiply-adds in all).
+    blocks of b rows, ``b·n·8 <= block_bytes`` and b <= :data:`_BLOCK_ROWS`,
+    each block multiplying only the columns at and right of its first row
+    (≈ n²d/2 + nbd/2 multiply-adds in all).  Stored values with
+    ``|1 − zᵢ·zⱼ| <= 4dε`` (rounding noise of parallel rows) are set to an
+    exact 0; the check is one min-reduction per block, the clean-up runs only
+    on blocks that hold such values.
     """
     if rdm not in ("correlation", "cosine"):
         raise ValueError(f"rdm_gemm handles the correlation and cosine RDMs, not {rdm!r}")
@@ -161,103 +189,242 @@ def rdm_gemm(
     # (parallel rows); float32 storage would otherwise keep the noise as distinct values
     zero_tol = 4.0 * d * np.finfo(np.float64).eps
     out = np.empty(m, dtype=dtype)
-    rows = max(1, block_bytes // max(1, n * 8))
+    rows = max(1, min(_BLOCK_ROWS, block_bytes // max(1, n * 8)))
     one = np.float64(1.0)
     pos = 0
     for a in range(0, n - 1, rows):
         b = min(n, a + rows)
         g = z[a:b] @ z[a:].T  # (b - a) × (n - a)
-        for r in range(a, b):
+        start = pos
+        for r in range(a, min(b, n - 1)):
             length = n - r - 1
-            if length:
-                seg = out[pos : pos + length]
-                np.subtract(one, g[r - a, r - a + 1 :], out=seg, casting="same_kind")
-                seg[np.abs(seg) <= zero_tol] = 0.0
-                pos += length
+            seg = out[pos : pos + length]
+            np.subtract(one, g[r - a, r - a + 1 :], out=seg, casting="same_kind")
+            pos += length
+        _zero_small(out[start:pos], zero_tol)
     return out
 
 
+def _zero_small(seg: np.ndarray, tol: float) -> None:
+    """Set the entries of ``seg`` with ``|v| <= tol`` to 0 (skipped when ``min(seg) > tol``)."""
+    if seg.size and not seg.min() > tol:
+        seg[np.abs(seg) <= tol] = 0.0
+
+
+def _keys_into(v: np.ndarray, out: np.ndarray) -> None:
+    """Order-preserving uint32 keys of float32 ``v`` into ``out`` (−0.0 and +0.0: one key).
+
+    Non-negative floats get their bits with the top bit set, negative ones
+    their inverted bits, so unsigned key order is float order.
+    """
+    bits = (v + np.float32(0.0)).view(np.uint32)  # −0.0 + 0.0 = +0.0
+    flip = (bits.view(np.int32) >> 31).view(np.uint32)  # all ones for negative values
+    flip |= np.uint32(0x80000000)
+    np.bitwise_xor(bits, flip, out=out)
+
+
 def _sort_keys(v: np.ndarray) -> np.ndarray:
-    """Order-preserving uint32 keys of float32 values (−0.0 and +0.0 map to one key)."""
-    bits = (v + np.float32(0.0)).view(np.uint32)
-    neg = (bits >> np.uint32(31)).astype(bool)
-    return np.where(neg, ~bits, bits | np.uint32(0x80000000))
+    """Order-preserving uint32 keys of float32 values (see :func:`_keys_into`)."""
+    out = np.empty(v.shape, dtype=np.uint32)
+    _keys_into(v, out)
+    return out
+
+
+def _words(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Strided uint32 views (keys, positions) of the high and low halves of packed words."""
+    w = packed.view(np.uint32).reshape(-1, 2)
+    return w[:, _HIGH], w[:, 1 - _HIGH]
+
+
+def _run_end(keys: np.ndarray, i: int) -> int:
+    """First index after ``i`` whose key differs from ``keys[i]`` in sorted ``keys``."""
+    k = keys.shape[0]
+    key = keys[i]
+    lo, hi, step = i, i + 1, 1  # keys[lo] == key; hi == k or keys[hi] != key at the end
+    while hi < k and keys[hi] == key:
+        lo, hi, step = hi, min(k, hi + 2 * step), 2 * step
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if keys[mid] == key:
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 def _rank_sorted(packed: np.ndarray, offset: int, m: int, out: np.ndarray) -> None:
     """Write ``2r − (m+1)`` into ``out`` for one sorted block of packed (key, position) words.
 
     ``offset`` is the number of RDM entries with a smaller key than this block.
+    A run of equal keys at block indices [s, e) has the average rank
+    ``offset + (s + e + 1)/2``, i.e. ``2r − (m+1) = s + e + 2·offset − m``.
+    The block is processed in cache-sized chunks: run boundaries inside a
+    chunk come from comparing neighbouring keys, a run entering the chunk
+    keeps its start from the previous chunk, and the end of a run leaving the
+    chunk is found by a galloping search; ranks are scattered to their
+    positions chunk by chunk.
     """
-    keys = packed >> np.uint64(32)
-    pos = (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    keys, positions = _words(packed)
     k = keys.shape[0]
-    change = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-    starts = np.concatenate(([0], change))
-    ends = np.concatenate((change, [k]))
-    # average rank of a run [s, e) (0-based, + offset) is offset + (s + e + 1)/2
-    doubled = (starts + ends + (2 * offset + 1 - (m + 1))).astype(np.int64)
-    out[pos] = np.repeat(doubled, ends - starts).astype(np.int32)
+    const = 2 * offset - m
+    run_start = 0  # start of the last run of the previous chunk
+    for i in range(0, k, _CHUNK):
+        j = min(k, i + _CHUNK)
+        kc = keys[i:j]
+        inner = np.flatnonzero(kc[1:] != kc[:-1])
+        inner += i + 1  # block indices where a new run starts inside (i, j)
+        first = run_start if i and keys[i] == keys[i - 1] else i
+        last = _run_end(keys, j - 1) if j < k and keys[j] == keys[j - 1] else j
+        if inner.size == j - i - 1 and first == i and last == j:  # no ties in this chunk
+            vals = np.arange(2 * i + 1 + const, 2 * j + 1 + const, 2, dtype=np.int32)
+            run_start = j - 1
+        else:
+            starts = np.concatenate(([first], inner))
+            ends = np.concatenate((inner, [last]))
+            doubled = (starts + ends + const).astype(np.int32)
+            counts = np.diff(np.concatenate(([i], inner, [j])))
+            vals = np.repeat(doubled, counts)
+            run_start = int(starts[-1])
+        out[positions[i:j]] = vals
 
 
-def _pack(keys: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    return (keys.astype(np.uint64) << np.uint64(32)) | positions.astype(np.uint64)
-
-
-def centred_ranks(v: np.ndarray, group: int = RANK_GROUP) -> np.ndarray:
+def centred_ranks(v: np.ndarray, group: int = RANK_GROUP, method: str = "auto") -> np.ndarray:
     """Average ranks of ``v`` as the int32 integers ``2r − (m + 1)`` (mean 0).
 
-    Ranks of the float32 rounding of ``v`` (see the module docstring) by a
-    packed-key sort, in groups of at most ``group`` entries split by a
-    histogram of the keys' top 16 bits (one group may exceed it when a single
-    histogram bin does).  Needs m < 2³¹.
+    Ranks of the float32 rounding of ``v`` (see the module docstring); ties
+    get their average rank.  ``method="count"`` counts the order-preserving
+    32-bit keys in a table over the key range [kmin, kmax] (:func:`_count_ranks`);
+    ``method="sort"`` sorts packed (key, position) words, in groups of at most
+    ``group`` entries split by a histogram of the keys' top 16 bits (one group
+    may exceed it when a single histogram bin does; :func:`_sort_ranks`).
+    ``"auto"`` counts when the key range has at most ``min(m, group)/4`` keys
+    (its tables then take less memory than the packed words) and the values
+    are finite, and sorts otherwise.  Both give identical ranks.  Needs m < 2³¹.
     """
     m = int(v.shape[0])
     if m >= 2**31 - 1:
         raise DegenerateInputError(f"rsa: {m} dissimilarities exceed the rank range (2^31)")
+    if method not in ("auto", "count", "sort"):
+        raise ValueError(f"centred_ranks: method must be 'auto', 'count' or 'sort', not {method!r}")
     if v.dtype != np.float32:
         v = v.astype(np.float32)
     out = np.empty(m, dtype=np.int32)
+    if not m:
+        return out
+    span = None
+    if method != "sort":
+        lo, hi = v.min(), v.max()
+        if np.isfinite(lo) and np.isfinite(hi):
+            kmin, kmax = (int(k) for k in _sort_keys(np.array([lo, hi], dtype=np.float32)))
+            span = (kmin, kmax)
+        elif method == "count":
+            raise ValueError("centred_ranks: method='count' needs finite values")
+    if span is not None and (
+        method == "count" or span[1] - span[0] + 1 <= min(m, group) // 4
+    ):
+        _count_ranks(v, span[0], span[1], out)
+    else:
+        _sort_ranks(v, group, out)
+    return out
+
+
+def _count_ranks(v: np.ndarray, kmin: int, kmax: int, out: np.ndarray) -> None:
+    """Average ranks by counting: ``out = 2r − (m+1)`` for float32 ``v`` with keys in [kmin, kmax].
+
+    With cᵢ the number of entries with key <= i (a cumulative count over the
+    R = kmax − kmin + 1 keys) and nᵢ those with key i, an entry with key i has
+    the average rank ``cᵢ − (nᵢ − 1)/2``, i.e. ``2r − (m+1) = 2cᵢ − nᵢ − m``.
+    One pass counts the keys (``bincount``, in chunks of max(2²², R) entries),
+    a second looks each entry's value up in the int32 table of R entries (in
+    cache-sized chunks).  Extra memory: about 20·R bytes plus the chunk
+    temporaries.
+    """
+    m = int(v.shape[0])
+    span = kmax - kmin + 1
+    counts = np.zeros(span, dtype=np.int64)
+    step = max(_PASS, span)
+    for i in range(0, m, step):
+        idx = _sort_keys(v[i : i + step]).astype(np.intp)
+        idx -= kmin
+        counts += np.bincount(idx, minlength=span)
+    doubled = np.cumsum(counts)
+    doubled *= 2
+    doubled -= counts
+    doubled -= m
+    del counts
+    table = doubled.astype(np.int32)
+    del doubled
+    key = np.empty(min(m, _CHUNK), dtype=np.uint32)
+    idx = np.empty(key.shape, dtype=np.intp)
+    for i in range(0, m, _CHUNK):
+        j = min(m, i + _CHUNK)
+        _keys_into(v[i:j], key[: j - i])
+        np.subtract(key[: j - i], kmin, out=idx[: j - i], dtype=np.intp)
+        np.take(table, idx[: j - i], out=out[i:j])
+
+
+def _sort_ranks(v: np.ndarray, group: int, out: np.ndarray) -> None:
+    """Average ranks by sorting packed (key, position) words (see :func:`centred_ranks`)."""
+    m = int(v.shape[0])
     if m <= group:
-        packed = _pack(_sort_keys(v), np.arange(m, dtype=np.uint64))
+        packed = np.empty(m, dtype=np.uint64)
+        keys, positions = _words(packed)
+        for i in range(0, m, _CHUNK):
+            j = min(m, i + _CHUNK)
+            _keys_into(v[i:j], keys[i:j])
+            positions[i:j] = np.arange(i, j, dtype=np.uint32)
         packed.sort()
         _rank_sorted(packed, 0, m, out)
-        return out
+        return
     hist = np.zeros(1 << 16, dtype=np.int64)
     for i in range(0, m, _PASS):
         hist += np.bincount(_sort_keys(v[i : i + _PASS]) >> np.uint32(16), minlength=1 << 16)
     below = np.concatenate(([0], np.cumsum(hist)))
-    lo = 0
-    while lo < (1 << 16):
+    bounds = [0]
+    while bounds[-1] < (1 << 16):
+        lo = bounds[-1]
         hi = lo + 1
         while hi < (1 << 16) and below[hi + 1] - below[lo] <= group:
             hi += 1
-        parts = []
+        bounds.append(hi)
+    sizes = [int(below[hi] - below[lo]) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    buffer = np.empty(max(sizes), dtype=np.uint64)  # reused by every group
+    for lo, hi, size in zip(bounds[:-1], bounds[1:], sizes):
+        if not size:
+            continue
+        packed = buffer[:size]
+        keys, positions = _words(packed)
+        filled = 0
         for i in range(0, m, _PASS):
             key = _sort_keys(v[i : i + _PASS])
             top = key >> np.uint32(16)
             sel = np.flatnonzero((top >= lo) & (top < hi))
-            if sel.size:
-                parts.append(_pack(key[sel], sel + i))
-        if parts:
-            packed = np.concatenate(parts)
-            packed.sort()
-            _rank_sorted(packed, int(below[lo]), m, out)
-        lo = hi
-    return out
+            keys[filled : filled + sel.size] = key[sel]
+            sel += i
+            positions[filled : filled + sel.size] = sel
+            filled += sel.size
+        packed.sort()
+        _rank_sorted(packed, int(below[lo]), m, out)
 
 
 def _chunked_dot(a: np.ndarray, b: np.ndarray, ca: float = 0.0, cb: float = 0.0) -> float:
-    """``Σ (aᵢ − ca)(bᵢ − cb)`` in float64, chunk by chunk (no full float64 copies)."""
+    """``Σ (aᵢ − ca)(bᵢ − cb)`` in float64, in cache-sized chunks (no full float64 copies).
+
+    Each chunk's products are summed by NumPy's pairwise summation (a BLAS
+    dot on many small chunks would pay a thread start-up per call).
+    """
     total = 0.0
-    for i in range(0, a.shape[0], _PASS):
-        x = a[i : i + _PASS].astype(np.float64)
-        y = x if b is a else b[i : i + _PASS].astype(np.float64)
+    for i in range(0, a.shape[0], _CHUNK):
+        x = a[i : i + _CHUNK].astype(np.float64)
         if ca:
-            x = x - ca
-        if cb:
-            y = y - cb if b is not a else x
-        total += float(x @ y)
+            x -= ca
+        if b is a:
+            y = x
+        else:
+            y = b[i : i + _CHUNK].astype(np.float64)
+            if cb:
+                y -= cb
+        total += float(np.multiply(x, y, out=x).sum())
     return total
 
 
@@ -265,6 +432,12 @@ def _chunked_sum(a: np.ndarray) -> float:
     """``Σ aᵢ`` accumulated in float64, chunk by chunk."""
     steps = range(0, a.shape[0], _PASS)
     return float(sum(np.sum(a[i : i + _PASS], dtype=np.float64) for i in steps))
+
+
+def _cpus() -> int:
+    """CPUs this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 def _standardise(v: Array, center: bool) -> Array | None:
@@ -389,14 +562,17 @@ class RSA(Measure):
         return rdm_vector(p.data, rdm)
 
     # ------------------------------------------------------------ fast path
-    def _fast_stats(self, p: Prepared, name: str) -> tuple[np.ndarray, float, float]:
-        """(vector, centre, norm) for the chunked comparison (ranks or raw RDM values)."""
+    def _fast_stats(
+        self, p: Prepared, name: str, rdm: Array | None = None
+    ) -> tuple[np.ndarray, float, float]:
+        """(vector, centre, norm) for the chunked comparison (ranks or raw RDM values);
+        ``rdm`` is ``p``'s RDM when already computed."""
         compare = self.params["compare"]
         key = f"rdm_{compare}_fast"
         hit = p.cache.get(key)
         if hit is not None:
             return hit
-        v = self._rdm(p)
+        v = self._rdm(p) if rdm is None else rdm
         m = int(v.shape[0])
         if compare == "spearman":
             vec = centred_ranks(np.asarray(v))
@@ -415,6 +591,32 @@ class RSA(Measure):
             )
         hit = p.cache[key] = (vec, centre, math.sqrt(norm2))
         return hit
+
+    def _fast_pair(
+        self, px: Prepared, py: Prepared
+    ) -> tuple[tuple[np.ndarray, float, float], tuple[np.ndarray, float, float]]:
+        """:meth:`_fast_stats` of both sides; two pending rankings run in two threads.
+
+        The RDMs are computed first, one after the other (each GEMM already uses
+        every BLAS thread; two concurrent multi-threaded GEMMs would oversubscribe
+        the cores).  Ranking is NumPy work that releases the GIL (packing, sort,
+        scatter), so ranking X and Y concurrently uses two cores; the results do
+        not depend on it (errors are raised for X first, as in sequential order).
+        """
+        key = f"rdm_{self.params['compare']}_fast"
+        if (
+            self.params["compare"] == "spearman"
+            and px is not py
+            and key not in px.cache
+            and key not in py.cache
+            and _cpus() > 1
+        ):
+            rx, ry = self._rdm(px), self._rdm(py)
+            with ThreadPoolExecutor(2) as pool:
+                fx = pool.submit(self._fast_stats, px, "X", rx)
+                fy = pool.submit(self._fast_stats, py, "Y", ry)
+                return fx.result(), fy.result()
+        return self._fast_stats(px, "X"), self._fast_stats(py, "Y")
 
     def _vector(self, p: Prepared, name: str) -> Array:
         """The comparator-ready form of ``p``'s RDM, computed once and cached."""
@@ -442,8 +644,7 @@ class RSA(Measure):
 
     def _compare(self, px: Prepared, py: Prepared) -> Array:
         if self._fast(px) and self._fast(py):
-            a, ca, na = self._fast_stats(px, "X")
-            b, cb, nb = self._fast_stats(py, "Y")
+            (a, ca, na), (b, cb, nb) = self._fast_pair(px, py)
             r = _chunked_dot(a, b, ca, cb) / (na * nb)
             return np.asarray(min(1.0, max(-1.0, r)), dtype=np.float64)
         a, b = self._vector(px, "X"), self._vector(py, "Y")
