@@ -282,6 +282,12 @@ def _rank1_update(s: Array, v: Array, w: float) -> None:
     """``s += w v vᵀ`` in place."""
     if is_torch(s):
         s.add_(w * (v[:, None] * v[None, :]))
+    elif s.dtype == np.float64 and s.flags.c_contiguous and v.dtype == np.float64:
+        from scipy.linalg import blas
+
+        # BLAS GER on the Fortran view of s (symmetric update, so sᵀ += w v vᵀ is the
+        # same): in place, no d × d temporary
+        blas.dger(w, v, v, a=s.T, overwrite_a=1)
     else:
         s += np.multiply.outer(w * v, v)
 

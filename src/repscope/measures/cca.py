@@ -189,9 +189,13 @@ def _inverse_cholesky(s: Array) -> Array | None:
         eye = torch.eye(d, dtype=s.dtype, device=s.device)
         inv = torch.linalg.solve_triangular(chol, eye, upper=False)
     else:
-        from scipy.linalg import solve_triangular
+        from scipy.linalg import lapack
 
-        inv = solve_triangular(chol, np.eye(d), lower=True, check_finite=False)
+        # triangular inverse (LAPACK trtri: d³/3 flops, a third of a solve against I)
+        inv, info = lapack.dtrtri(np.asfortranarray(chol), lower=1)
+        if info != 0:
+            return None
+        inv = np.tril(inv)
     sq = xp.sum(inv * inv)
     if not bool(xp.isfinite(sq)) or not bool(1.0 / sq > xp.linalg.trace(s) * d * 1e-13):
         return None
@@ -207,7 +211,23 @@ def whitened_cholesky(mom: SecondMoments) -> Array | None:
     ly = _inverse_cholesky(mom.syy)
     if ly is None:
         return None
-    return lx @ mom.sxy @ ly.T
+    return _whiten(lx, mom.sxy, ly)
+
+
+def _whiten(lx: Array, sxy: Array, ly: Array) -> Array:
+    """``Lx⁻¹ Sxy Ly⁻ᵀ`` from the lower-triangular inverse factors.
+
+    NumPy float64 uses two triangular multiplies (BLAS TRMM: d³ flops each, half
+    a dense GEMM); other backends use matmul.
+    """
+    f64 = np.dtype(np.float64)
+    if isinstance(sxy, np.ndarray) and sxy.dtype == lx.dtype == ly.dtype == f64:
+        from scipy.linalg import blas
+
+        left = blas.dtrmm(1.0, np.asfortranarray(lx), np.array(sxy, order="F"), side=0, lower=1)
+        return blas.dtrmm(1.0, np.asfortranarray(ly), left, side=1, lower=1, trans_a=1,
+                          overwrite_b=1)
+    return lx @ sxy @ ly.T
 
 
 def correlations_cholesky(mom: SecondMoments) -> Array | None:
@@ -308,7 +328,7 @@ class CCAMeasure(MomentMeasure):
         if self.correlations_only:  # whitening factors cached per representation
             lx, ly = self._inverse_factor(px), self._inverse_factor(py)
             if lx is not None and ly is not None:
-                return self._reduce_whitened(lx @ self._cross_moment(px, py) @ ly.T)
+                return self._reduce_whitened(_whiten(lx, self._cross_moment(px, py), ly))
         mom = self._moments(px, py)
         bases = (self._eigenbasis(px), self._eigenbasis(py))
         return self._from_spectra(cross_spectra(mom, loadings=self.needs_loadings, bases=bases))
