@@ -191,11 +191,14 @@ def _inverse_cholesky(s: Array) -> Array | None:
     else:
         from scipy.linalg import lapack
 
-        # triangular inverse (LAPACK trtri: d³/3 flops, a third of a solve against I)
-        inv, info = lapack.dtrtri(np.asfortranarray(chol), lower=1)
+        # triangular inverse (LAPACK trtri: d³/3 flops, a third of a solve against I),
+        # on the Fortran-ordered upper factor Lᵀ (a view): (Lᵀ)⁻¹ᵀ = L⁻¹, zeros above
+        if not chol.flags.c_contiguous:
+            chol = np.ascontiguousarray(chol)
+        inv_t, info = lapack.dtrtri(chol.T, lower=0)
         if info != 0:
             return None
-        inv = np.tril(inv)
+        inv = inv_t.T
     sq = xp.sum(inv * inv)
     if not bool(xp.isfinite(sq)) or not bool(1.0 / sq > xp.linalg.trace(s) * d * 1e-13):
         return None
@@ -224,9 +227,12 @@ def _whiten(lx: Array, sxy: Array, ly: Array) -> Array:
     if isinstance(sxy, np.ndarray) and sxy.dtype == lx.dtype == ly.dtype == f64:
         from scipy.linalg import blas
 
-        left = blas.dtrmm(1.0, np.asfortranarray(lx), np.array(sxy, order="F"), side=0, lower=1)
-        return blas.dtrmm(1.0, np.asfortranarray(ly), left, side=1, lower=1, trans_a=1,
-                          overwrite_b=1)
+        # the transposes of C-ordered lower factors are Fortran-ordered upper ones (views)
+        lxt, lyt = lx.T, ly.T
+        if not (lxt.flags.f_contiguous and lyt.flags.f_contiguous):
+            lxt, lyt = np.asfortranarray(lxt), np.asfortranarray(lyt)
+        left = blas.dtrmm(1.0, lxt, np.array(sxy, order="F"), side=0, lower=0, trans_a=1)
+        return blas.dtrmm(1.0, lyt, left, side=1, lower=0, overwrite_b=1)
     return lx @ sxy @ ly.T
 
 
