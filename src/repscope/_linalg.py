@@ -232,19 +232,20 @@ def deflate_ones(k: Array) -> Array:
     kv = xp.sum(k, axis=1) + root * k[:, 0]  # K v
     a = xp.sum(kv) + root * kv[0]  # vᵀ K v
     w = kv[1:]  # v[1:] = 1
-    t = k[1:, 1:] - beta * (w[:, None] + w[None, :]) + (beta * beta * a)
-    return (t + t.T) / 2
+    # symmetric whenever K is (the correction is symmetric term by term)
+    return k[1:, 1:] - beta * (w[:, None] + w[None, :]) + (beta * beta * a)
 
 
-def psd_sqrt_trace(m: Array, tol_factor: float = 1.0) -> Array:
+def psd_sqrt_trace(m: Array, tol_factor: float = 1.0, symmetrize: bool = True) -> Array:
     """``tr(M^{1/2}) = Σ √λᵢ`` of a symmetric PSD matrix from its eigenvalues.
 
     Eigenvalues below ``tol_factor · size · ε · λ_max`` (rounding level of a
     backward-stable eigensolver) count as 0, so a rank-deficient M does not pick
-    up ``√ε`` noise from each of its null directions.
+    up ``√ε`` noise from each of its null directions.  ``symmetrize=False``
+    passes M as is: the eigensolver then reads its lower triangle only.
     """
     xp = namespace(m)
-    w = xp.linalg.eigvalsh((m + m.T) / 2)
+    w = xp.linalg.eigvalsh((m + m.T) / 2 if symmetrize else m)
     top = xp.max(xp.abs(w))
     size = int(m.shape[0])
     keep = w > top * (tol_factor * size * 2.220446049250313e-16)
@@ -268,23 +269,33 @@ def gram_fidelity(kx: Array, ky: Array) -> Array | None:
         chol = cholesky_pd(a)
         if chol is None:
             continue
-        return psd_sqrt_trace(congruence_lower(chol, b))
+        return psd_sqrt_trace(congruence_lower(chol, b), symmetrize=False)
     return None
 
 
 def congruence_lower(chol: Array, b: Array) -> Array:
-    """``Lᵀ B L`` for lower-triangular L.
+    """``Lᵀ B L`` for lower-triangular L and symmetric B, valid in its lower triangle.
 
-    NumPy float64 input uses two triangular multiplies (BLAS ``dtrmm``: n³
-    flops each, half of a general GEMM); other backends use matmul.
+    NumPy float64 input uses LAPACK ``dsygst`` (itype 2: the reduction of the
+    generalized problem ``B·K v = λv`` to standard form, n³ flops — half of two
+    triangular multiplies, a quarter of two GEMMs), which reads and writes the
+    lower triangles only: the upper triangle of the result is not meaningful, so
+    pass it to solvers that read the lower triangle (``eigvalsh``).  Other
+    backends return the full matmul product.
     """
     if type(chol).__module__.startswith("numpy") and chol.dtype.char == "d" == b.dtype.char:
         import numpy as np
-        from scipy.linalg import blas
+        from scipy.linalg import lapack
 
-        lf = np.asfortranarray(chol)
-        bl = blas.dtrmm(1.0, lf, np.array(b, order="F"), side=1, lower=1, overwrite_b=1)
-        return blas.dtrmm(1.0, lf, bl, side=0, lower=1, trans_a=1, overwrite_b=1)
+        # column-major views without copying the factor: the transpose of C-ordered L
+        # is the upper factor U = Lᵀ (B = UᵀU), and U·B·Uᵀ = Lᵀ·B·L; B is symmetric, so
+        # its transpose is B.  The result sits in the upper triangle of a Fortran-ordered
+        # array, i.e. in the lower triangle of its (C-ordered) transpose.
+        lt = chol.T if chol.flags.c_contiguous else np.asfortranarray(chol.T)
+        out, info = lapack.dsygst(np.array(b.T, order="F"), lt, itype=2, lower=0,
+                                  overwrite_a=1)
+        if info == 0:
+            return out.T
     return chol.T @ b @ chol
 
 
