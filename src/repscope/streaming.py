@@ -167,13 +167,16 @@ class JointMoments:
         return tuple(out)
 
     def update(
-        self, *chunks: Any, precision: str = "float64", block: int = MIXED_BLOCK
+        self, *chunks: Any, precision: str = "float64", block: int = MIXED_BLOCK,
+        workspace: dict[str, Any] | None = None,
     ) -> JointMoments:
         """Add one chunk of rows (one array per representation) in place; returns ``self``.
 
         ``precision`` is ``"float64"`` or ``"mixed"`` (float32 GEMMs; only for
         chunks that are all float32 or lower precision, else float64 is used);
-        ``block`` is the rows per float32 GEMM of the mixed mode.
+        ``block`` is the rows per float32 GEMM of the mixed mode; ``workspace``
+        (any dict kept across calls) lets consecutive updates reuse one buffer
+        for the assembled chunk instead of allocating (and page-faulting) it anew.
         """
         if len(chunks) != self.k:
             raise InputShapeError(
@@ -191,7 +194,7 @@ class JointMoments:
                     f"representation {i}: chunk width {int(c.shape[1])} != accumulated width {w}"
                 )
         mode = _resolve_precision(precision, chunk)
-        c_n, c_mean, c_s = _chunk_statistics(chunk, mode, self.s, block)
+        c_n, c_mean, c_s = _chunk_statistics(chunk, mode, self.s, block, workspace)
         self._merge_in(c_n, c_mean, c_s, mode)
         return self
 
@@ -333,8 +336,20 @@ def _mean64(x: Array) -> Array:
     return np.mean(x, axis=0, dtype=np.float64)
 
 
+def _buffer(workspace: dict[str, Any] | None, shape: tuple[int, int], dtype: Any) -> np.ndarray:
+    """An uninitialised array of ``shape``, reusing ``workspace["z"]`` when it is large enough."""
+    if workspace is None:
+        return np.empty(shape, dtype=dtype)
+    buf = workspace.get("z")
+    rows, width = shape
+    if buf is None or buf.dtype != dtype or buf.shape[1] != width or buf.shape[0] < rows:
+        buf = workspace["z"] = np.empty(shape, dtype=dtype)
+    return buf[:rows]
+
+
 def _chunk_statistics(
-    chunk: Sequence[Array], mode: str, like: Array, block: int = MIXED_BLOCK
+    chunk: Sequence[Array], mode: str, like: Array, block: int = MIXED_BLOCK,
+    workspace: dict[str, Any] | None = None,
 ) -> tuple[int, Array, Array]:
     """(rows, float64 mean, centred co-moment sum) of one multi-representation chunk."""
     c = int(chunk[0].shape[0])
@@ -362,7 +377,7 @@ def _chunk_statistics(
             raise InputValueError("a chunk contains NaN or Inf values")
         total = int(mean.shape[0])
         dt = np.float32 if mode == "mixed" else np.float64
-        z = np.empty((c, total), dtype=dt)
+        z = _buffer(workspace, (c, total), dt)
         shift = mean.astype(dt)
         o = 0
         for x in chunk:
@@ -423,17 +438,26 @@ class _Source:
             return
         self._file = f
         self._offset = f.tell()
-        self._buf: np.ndarray | None = None
+        self._bufs: list[np.ndarray | None] = [None, None]
+        self._turn = 0
         self.obj = None
 
+    @property
+    def reads_file(self) -> bool:
+        """Whether :meth:`read` copies from a file (worth prefetching)."""
+        return self._file is not None
+
     def read(self, a: int, b: int) -> Array:
+        """Rows ``a:b``; from a file, into the buffer not handed out by the previous call."""
         if self._file is None:
             return self.obj[a:b]
         rows = b - a
         width = self.shape[1]
-        if self._buf is None or self._buf.shape[0] < rows:
-            self._buf = np.empty((rows, width), dtype=self.dtype)
-        out = self._buf[:rows]
+        buf = self._bufs[self._turn]
+        if buf is None or buf.shape[0] < rows:
+            buf = self._bufs[self._turn] = np.empty((rows, width), dtype=self.dtype)
+        self._turn = 1 - self._turn
+        out = buf[:rows]
         self._file.seek(self._offset + a * width * self.dtype.itemsize)
         view = memoryview(out.reshape(-1).view(np.uint8))
         got = self._file.readinto(view)
@@ -475,10 +499,12 @@ def iter_chunks(
     """Yield aligned row chunks ``(x₁[a:b], …, x_k[a:b])`` of several sources.
 
     Sources: NumPy arrays (including ``np.memmap`` / ``np.load(mmap_mode="r")``),
-    paths of ``.npy`` files (read with ``readinto`` into one reused buffer, so
-    memory stays at one chunk), Zarr arrays (chunks aligned to the Zarr chunking)
-    and torch tensors.  ``block`` (rows per float32 GEMM of the mixed mode) makes
-    the default chunk length a multiple of it.
+    paths of ``.npy`` files (read with ``readinto`` into two alternating buffers,
+    the next chunk in a background thread while the caller works on this one, so
+    memory stays at two chunks; a chunk is valid until the next one is requested),
+    Zarr arrays (chunks aligned to the Zarr chunking) and torch tensors.
+    ``block`` (rows per float32 GEMM of the mixed mode) makes the default chunk
+    length a multiple of it.
     """
     srcs = [_Source(s, f"source {i}") for i, s in enumerate(sources)]
     try:
@@ -495,9 +521,25 @@ def iter_chunks(
             rows = max(step, rows - rows % step)
         if rows < 1:
             raise InvalidParameterError(f"chunk_size must be >= 1, got {chunk_size}")
-        for a in range(0, n, rows):
-            b = min(n, a + rows)
-            yield tuple(s.read(a, b) for s in srcs)
+        starts = list(range(0, n, rows))
+        if not any(s.reads_file for s in srcs) or len(starts) < 2:
+            for a in starts:
+                yield tuple(s.read(a, min(n, a + rows)) for s in srcs)
+            return
+        # .npy files: read the next chunk in a background thread (file reads release
+        # the GIL) while the caller computes on this one; two buffers per file alternate
+        from concurrent.futures import ThreadPoolExecutor
+
+        def read(a: int) -> tuple[Array, ...]:
+            return tuple(s.read(a, min(n, a + rows)) for s in srcs)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="repscope-read") as pool:
+            pending = pool.submit(read, starts[0])
+            for i in range(len(starts)):
+                chunk = pending.result()
+                if i + 1 < len(starts):
+                    pending = pool.submit(read, starts[i + 1])
+                yield chunk
     finally:
         for s in srcs:
             s.close()
@@ -580,6 +622,7 @@ def _accumulate(
 ) -> JointMoments:
     bar = _progress(progress, total, "accumulating moments")
     jm: JointMoments | None = None
+    workspace: dict[str, Any] = {}
     try:
         for batch in batches:
             if is_torch(batch) or isinstance(batch, np.ndarray):
@@ -589,7 +632,7 @@ def _accumulate(
                 first = [_check_chunk(c, f"representation {i}") for i, c in enumerate(batch)]
                 jm = JointMoments.empty([int(c.shape[1]) for c in first], like=first[0])
                 batch = tuple(first)
-            jm.update(*batch, precision=precision, block=block)
+            jm.update(*batch, precision=precision, block=block, workspace=workspace)
             if bar is not None:
                 bar.advance(bar.task_ids[0], int(batch[0].shape[0]))
     finally:

@@ -258,6 +258,30 @@ def test_npy_reader_streams_in_bounded_chunks(rng, tmp_path):
     assert streaming.default_chunk_rows([10**6]) >= 256
 
 
+def test_prefetched_npy_chunks_hold_their_own_rows(rng, tmp_path):
+    """Reading ahead into alternating buffers never hands out rows of another chunk."""
+    x = rng.normal(size=(1000, 8)).astype(np.float32)
+    y = rng.normal(size=(1000, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    start = 0
+    buffers = set()
+    for cx, cy in streaming.iter_chunks([tmp_path / "x.npy", tmp_path / "y.npy"],
+                                        chunk_size=96):
+        stop = start + cx.shape[0]
+        np.testing.assert_array_equal(cx, x[start:stop])
+        np.testing.assert_array_equal(cy, y[start:stop])
+        buffers.add(cx.__array_interface__["data"][0])
+        start = stop
+    assert start == 1000
+    assert len(buffers) == 2  # two buffers alternate
+    mixed = streaming.moments(tmp_path / "x.npy", tmp_path / "y.npy", chunk_size=96,
+                              measures="cka")
+    assert mixed.precision == "mixed"
+    ref = SecondMoments.from_arrays(x.astype(np.float64), y.astype(np.float64))
+    np.testing.assert_allclose(mixed.sxy, ref.sxy, rtol=1e-6, atol=1e-4)
+
+
 def test_statistics_memory_is_quadratic_in_width_only(rng):
     jm = streaming.joint_moments([rng.normal(size=(5000, 6)), rng.normal(size=(5000, 4))],
                                  chunk_size=100)
