@@ -255,7 +255,7 @@ class CrossMoments:
     def __init__(self, budget: int = CROSS_BUDGET) -> None:
         self.budget = int(budget)
         self._store: OrderedDict[tuple[RepKey, RepKey, int], Array] = OrderedDict()
-        self._derived: dict[tuple[RepKey, RepKey, bool, str], Any] = {}
+        self._derived: dict[tuple[RepKey, RepKey, int, str], Any] = {}
         self._bytes = 0
         self._owner: dict[int, tuple[RepKey, Prepared]] = {}
         self._partners: dict[RepKey, list[RepKey]] = {}
@@ -296,20 +296,21 @@ class CrossMoments:
                 return hit.T if transpose else hit
         return None
 
-    def memo(self, px: Prepared, py: Prepared, mixed: bool, name: str,
+    def memo(self, px: Prepared, py: Prepared, precision: int, name: str,
              compute: Callable[[], Any]) -> Any:
         """A per-pair quantity ``name`` of ``X̃ᵀỸ`` (same for the transposed pair), computed once.
 
+        ``precision`` is 0 for float64 products, else the float32 block length.
         Shared across the measures of the grid like the cross products; pairs of
         unregistered prepared objects are computed directly.
         """
         ka, kb = self._key(px), self._key(py)
         if ka is None or kb is None:
             return compute()
-        for key in ((ka, kb, mixed, name), (kb, ka, mixed, name)):
+        for key in ((ka, kb, precision, name), (kb, ka, precision, name)):
             if key in self._derived:
                 return self._derived[key]
-        value = self._derived[(ka, kb, mixed, name)] = compute()
+        value = self._derived[(ka, kb, precision, name)] = compute()
         return value
 
     def lookup(self, m: MomentMeasure, px: Prepared, py: Prepared, mixed: bool) -> Array | None:

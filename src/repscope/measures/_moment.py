@@ -245,9 +245,10 @@ class MomentMeasure(Measure):
     mixed_block: ClassVar[int] = MIXED_BLOCK
 
     #: Optional memo of per-pair quantities derived from ``X̃ᵀỸ``,
-    #: ``(px, py, mixed, name, compute) -> value``; :func:`repscope.grid` sets it so
-    #: that, e.g., the Procrustes distances and NBS share one nuclear norm per pair.
-    pair_memo: Callable[[Prepared, Prepared, bool, str, Callable[[], Any]], Any] | None = None
+    #: ``(px, py, precision, name, compute) -> value`` (precision: 0 for float64, else
+    #: the float32 block length); :func:`repscope.grid` sets it so that, e.g., the
+    #: Procrustes distances and NBS share one nuclear norm per pair.
+    pair_memo: Callable[[Prepared, Prepared, int, str, Callable[[], Any]], Any] | None = None
 
     def _pair_value(
         self, px: Prepared, py: Prepared, mixed: bool, name: str, compute: Callable[[], Any]
@@ -256,7 +257,7 @@ class MomentMeasure(Measure):
         quantity that is the same for ``(px, py)`` and ``(py, px)``)."""
         if self.pair_memo is None:
             return compute()
-        return self.pair_memo(px, py, mixed, name, compute)
+        return self.pair_memo(px, py, self.mixed_block if mixed else 0, name, compute)
 
     def _cross_moment(self, px: Prepared, py: Prepared, mixed: bool = False) -> Array:
         """``X̃ᵀỸ`` (centred cross product), from ``cross_source`` when it has it."""

@@ -29,6 +29,10 @@ inverses instead of two full eigen-decompositions, ~10× faster at d = 1024).
 It is used only when ``1/‖L⁻¹‖²_F`` — a lower bound of the smallest eigenvalue —
 exceeds the rank tolerance of the eigen route (computed with ``tr S >= λ_max``),
 so no direction the eigen route would drop is kept and both routes agree.
+The inverse factors (and, for the other measures, the eigenbases) are cached
+per prepared representation, so a grid computes them once per representation;
+``mean_sq_cca`` needs no decomposition of the pair at all (``Σρᵢ² = ‖W‖²_F``),
+and the ρᵢ of ``mean_cca`` come from :func:`repscope._linalg.singular_values`.
 """
 
 from __future__ import annotations
