@@ -288,8 +288,8 @@ def _rank1_update(s: Array, v: Array, w: float) -> None:
     elif s.dtype == np.float64 and s.flags.c_contiguous and v.dtype == np.float64:
         from scipy.linalg import blas
 
-        # BLAS GER on the Fortran view of s (symmetric update, so sᵀ += w v vᵀ is the
-        # same): in place, no d × d temporary
+        # BLAS GER on the Fortran-ordered view sᵀ, in place with no d × d temporary;
+        # v vᵀ is symmetric, so adding it to sᵀ adds it to s
         blas.dger(w, v, v, a=s.T, overwrite_a=1)
     else:
         s += np.multiply.outer(w * v, v)
