@@ -239,6 +239,16 @@ class MomentMeasure(Measure):
     #: product per layer pair across all second-moment measures.
     cross_source: Callable[[MomentMeasure, Prepared, Prepared, bool], Array | None] | None = None
 
+    def _covariance_factor(self, p: Prepared, name: str, factor: Callable[[Array], Any]) -> Any:
+        """``factor(X̃ᵀX̃)`` of the float64 covariance, cached in ``p`` under ``name``.
+
+        Whitening factors and eigenbases belong to one representation, so a grid
+        computes them once for all its pairs (a ``None`` result is cached too).
+        """
+        if name not in p.cache:
+            p.cache[name] = factor(self._self_moment(p))
+        return p.cache[name]
+
     #: rows (features) per float32 GEMM of the mixed-precision products; measures whose
     #: value depends on the moments only through Frobenius norms (linear CKA/HSIC) take
     #: longer blocks (:data:`repscope._linalg.FROBENIUS_MIXED_BLOCK`)

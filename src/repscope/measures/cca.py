@@ -240,13 +240,16 @@ def _whiten(lx: Array, sxy: Array, ly: Array) -> Array:
     return lx @ sxy @ ly.T
 
 
+def correlations_from_whitened(w: Array) -> Array:
+    """Canonical correlations: the singular values of ``W = Lx⁻¹ Sxy Ly⁻ᵀ``, clipped to [0, 1]."""
+    xp = namespace(w)
+    return xp.clip(singular_values(w), 0.0, 1.0)
+
+
 def correlations_cholesky(mom: SecondMoments) -> Array | None:
     """Canonical correlations by the Cholesky route, or None when a covariance is near singular."""
     w = whitened_cholesky(mom)
-    if w is None:
-        return None
-    xp = namespace(w)
-    return xp.clip(singular_values(w), 0.0, 1.0)
+    return None if w is None else correlations_from_whitened(w)
 
 
 def canonical_correlations(mom: SecondMoments) -> Array:
@@ -304,14 +307,7 @@ class CCAMeasure(MomentMeasure):
 
     def _reduce_whitened(self, w: Array) -> Any:
         """The value from ``W = Lx⁻¹ Sxy Ly⁻ᵀ`` (full-rank covariances; ρᵢ = σᵢ(W))."""
-        xp = namespace(w)
-        return self._reduce(xp.clip(singular_values(w), 0.0, 1.0))
-
-    def _inverse_factor(self, p: Any) -> Array | None:
-        """``L⁻¹`` of the float64 covariance ``X̃ᵀX̃ = LLᵀ`` (cached per representation)."""
-        if "inverse_cholesky" not in p.cache:
-            p.cache["inverse_cholesky"] = _inverse_cholesky(self._self_moment(p))
-        return p.cache["inverse_cholesky"]
+        return self._reduce(correlations_from_whitened(w))
 
     def _check_regime(self, n: int, dx: int, dy: int) -> None:
         if max(dx, dy) >= n - 1:
@@ -336,19 +332,14 @@ class CCAMeasure(MomentMeasure):
         if self.use_gram(n, dx, dy):
             return self._from_grams(self._gram(px), self._gram(py), px, py)
         if self.correlations_only:  # whitening factors cached per representation
-            lx, ly = self._inverse_factor(px), self._inverse_factor(py)
+            lx, ly = (self._covariance_factor(p, "inverse_cholesky", _inverse_cholesky)
+                      for p in (px, py))
             if lx is not None and ly is not None:
                 return self._reduce_whitened(_whiten(lx, self._cross_moment(px, py), ly))
         mom = self._moments(px, py)
-        bases = (self._eigenbasis(px), self._eigenbasis(py))
+        bases = (self._covariance_factor(px, "eigenbasis", eigenbasis),
+                 self._covariance_factor(py, "eigenbasis", eigenbasis))
         return self._from_spectra(cross_spectra(mom, loadings=self.needs_loadings, bases=bases))
-
-    def _eigenbasis(self, p: Any) -> tuple[Array, Array]:
-        """:func:`eigenbasis` of the float64 covariance (cached per representation)."""
-        hit = p.cache.get("eigenbasis")
-        if hit is None:
-            hit = p.cache["eigenbasis"] = eigenbasis(self._self_moment(p))
-        return hit
 
     def _from_spectra(self, s: CrossSpectra) -> Any:
         return self._reduce(s.correlations())

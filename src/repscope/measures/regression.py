@@ -102,9 +102,7 @@ class LinearRegression(MomentMeasure):
         self._check_regime(n, dx, dy)
         if self.use_gram(n, dx, dy):
             return self._from_grams(self._gram(px), self._gram(py), px, py)
-        basis = px.cache.get("range_basis")  # per representation, reused across pairs
-        if basis is None:
-            basis = px.cache["range_basis"] = range_basis(self._self_moment(px))
+        basis = self._covariance_factor(px, "range_basis", range_basis)
         return self._r2_moments(self._moments(px, py), basis)
 
     @staticmethod
