@@ -59,16 +59,19 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import time
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ._array import Array, is_torch, namespace
+from ._threads import available_cpus, single_threaded
+from ._warning_capture import capture_warnings, route_warnings
 from .comparison import (
     RECORDED_ERRORS,
     ResultTable,
@@ -82,9 +85,9 @@ from .errors import InputShapeError, InvalidParameterError
 from .measures._moment import MomentMeasure
 from .measures.base import Measure, Prepared
 from .results import ResultKey, ResultsDB, canonical_json
-from .stats import Stats, capture_warnings, progress_bar
+from .stats import Stats, progress_bar
 
-__all__ = ["grid", "pair_list", "RepKey", "CrossMoments", "EXECUTORS"]
+__all__ = ["grid", "pair_list", "pair_threads", "RepKey", "CrossMoments", "EXECUTORS"]
 
 #: a representation key: (model, layer)
 RepKey = tuple[str, Any]
@@ -233,8 +236,8 @@ class CrossMoments:
     """Centred cross products ``X̃ₐᵀX̃_b`` computed in batches and shared across measures.
 
     Filled lazily: the first request of a pair ``(a, b)`` by a second-moment
-    measure computes ``X̃ₐᵀ [X̃_b …]`` for ``b`` and the following pending
-    partners of ``a`` in one GEMM (columns limited by :data:`CONCAT_BUDGET`),
+    measure computes ``X̃ₐᵀ [X̃_b …]`` for ``b`` and the other partners of ``a``
+    not computed yet in one GEMM (columns limited by :data:`CONCAT_BUDGET`),
     using that measure's own cross-product code on the concatenated partners.
     Entries are keyed by ``(a, b, mixed)`` (``mixed``: float32 GEMMs of the
     mixed-precision path) and kept, least recently used first out, while they
@@ -245,6 +248,9 @@ class CrossMoments:
     Parameters
     ----------
     budget : bytes of cross products to keep (default :data:`CROSS_BUDGET`).
+
+    Thread-safe: :func:`grid` evaluates pairs in parallel threads; a product or
+    memoised quantity requested by two threads at once is computed once.
 
     Attributes
     ----------
@@ -260,6 +266,9 @@ class CrossMoments:
         self._owner: dict[int, tuple[RepKey, Prepared]] = {}
         self._partners: dict[RepKey, list[RepKey]] = {}
         self._get: Callable[[RepKey], Any] | None = None
+        self._lock = threading.RLock()
+        self._pending: dict[tuple[RepKey, RepKey, int, str], threading.Event] = {}
+        self._filling: dict[RepKey, threading.Event] = {}
         self.gemms = 0
         self.pairs = 0
 
@@ -275,7 +284,8 @@ class CrossMoments:
         self._get = get
 
     def register(self, key: RepKey, p: Prepared) -> None:
-        self._owner[id(p)] = (key, p)
+        with self._lock:
+            self._owner[id(p)] = (key, p)
 
     def end_group(self) -> None:
         self._owner, self._partners, self._get = {}, {}, None
@@ -307,11 +317,26 @@ class CrossMoments:
         ka, kb = self._key(px), self._key(py)
         if ka is None or kb is None:
             return compute()
-        for key in ((ka, kb, precision, name), (kb, ka, precision, name)):
-            if key in self._derived:
-                return self._derived[key]
-        value = self._derived[(ka, kb, precision, name)] = compute()
-        return value
+        keys = ((ka, kb, precision, name), (kb, ka, precision, name))
+        while True:
+            with self._lock:
+                for key in keys:
+                    if key in self._derived:
+                        return self._derived[key]
+                busy = self._pending.get(keys[0]) or self._pending.get(keys[1])
+                if busy is None:  # this thread computes it
+                    done = self._pending[keys[0]] = threading.Event()
+                    break
+            busy.wait()  # another thread computes it: use its value (or retry if it failed)
+        try:
+            value = compute()
+            with self._lock:
+                self._derived[keys[0]] = value
+            return value
+        finally:
+            with self._lock:
+                del self._pending[keys[0]]
+            done.set()
 
     def lookup(self, m: MomentMeasure, px: Prepared, py: Prepared, mixed: bool) -> Array | None:
         """``X̃ᵀỸ`` of two registered prepared representations, or ``None`` (compute it directly)."""
@@ -319,11 +344,27 @@ class CrossMoments:
         if ka is None or kb is None:
             return None
         tag = _precision_tag(m, px, mixed)
-        hit = self._find(ka, kb, tag)
-        if hit is None:
-            self._fill(m, ka, kb, mixed)
-            hit = self._find(ka, kb, tag)
-        return hit
+        while True:
+            with self._lock:
+                hit = self._find(ka, kb, tag)
+                if hit is not None:
+                    return hit
+                busy = self._filling.get(ka)
+                if busy is None:  # this thread computes the next batch of ka's products
+                    plan = self._plan(m, ka, kb, mixed)
+                    if plan is None:
+                        return None
+                    done = self._filling[ka] = threading.Event()
+                    break
+            busy.wait()  # another thread is computing a batch of ka's products: look again
+        try:
+            self._compute(m, ka, plan[0], plan[1], mixed)
+        finally:
+            with self._lock:
+                del self._filling[ka]
+            done.set()
+        with self._lock:
+            return self._find(ka, kb, tag)
 
     # ------------------------------------------------------------ batches
     def _prepared(self, k: RepKey) -> Prepared | None:
@@ -335,13 +376,16 @@ class CrossMoments:
             return None
         return None if isinstance(entry, str) else entry[0]
 
-    def _fill(self, m: MomentMeasure, ka: RepKey, kb: RepKey, mixed: bool) -> None:
+    def _plan(self, m: MomentMeasure, ka: RepKey, kb: RepKey, mixed: bool
+              ) -> tuple[Prepared, list[tuple[RepKey, Prepared]]] | None:
+        """The batch that computes ``(ka, kb)``: ``kb`` and ka's other partners not yet
+        computed, within the budgets (``None``: compute the pair directly)."""
         partners = self._partners.get(ka, [])
         if kb not in partners:
-            return
+            return None
         pa, pb = self._prepared(ka), self._prepared(kb)
         if pa is None or pb is None:
-            return
+            return None
         n = pa.n
         itemsize = _itemsize(pb.data)
         cols_cap = max(1, CONCAT_BUDGET // max(1, n * itemsize))
@@ -349,7 +393,7 @@ class CrossMoments:
         da = int(pa.data.shape[1])
         batch: list[tuple[RepKey, Prepared]] = []
         cols = 0
-        for k in partners[partners.index(kb):]:
+        for k in [kb, *(k for k in partners if k != kb)]:
             if batch and mixed:  # float32 GEMMs: batching would change the rounding
                 break
             if batch and self._find(ka, k, _precision_tag(m, pa, mixed)) is not None:
@@ -362,13 +406,12 @@ class CrossMoments:
                 break
             batch.append((k, p))
             cols += d
-        self._compute(m, ka, pa, batch, mixed)
+        return pa, batch
 
     def _compute(self, m: MomentMeasure, ka: RepKey, pa: Prepared,
                  batch: list[tuple[RepKey, Prepared]], mixed: bool) -> None:
         xp = namespace(pa.data)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with capture_warnings() as caught:
             try:
                 if len(batch) == 1:
                     joined = batch[0][1]
@@ -377,18 +420,19 @@ class CrossMoments:
                 block = m._compute_cross(pa, joined, mixed)
             except RECORDED_ERRORS:
                 return
-        if caught:  # let each pair raise (and record) its own warning
+        if caught.messages:  # let each pair raise (and record) its own warning
             return
-        self.gemms += 1
         tag = _precision_tag(m, pa, mixed)
-        if len(batch) == 1:
-            self._put((ka, batch[0][0], tag), block)
-            return
+        parts = [(batch[0][0], block)] if len(batch) == 1 else []
         off = 0
-        for k, p in batch:
+        for k, p in batch if len(batch) > 1 else ():
             d = int(p.data.shape[1])
-            self._put((ka, k, tag), xp.asarray(block[:, off:off + d], copy=True))
+            parts.append((k, xp.asarray(block[:, off:off + d], copy=True)))
             off += d
+        with self._lock:
+            self.gemms += 1
+            for k, value in parts:
+                self._put((ka, k, tag), value)
 
     def _put(self, key: tuple[RepKey, RepKey, int], value: Array) -> None:
         size = 8 * int(value.shape[0]) * int(value.shape[1])
@@ -485,19 +529,23 @@ def run_tasks(
     emit: Emit,
     table: CrossMoments | None = None,
     names: Mapping[ResultKey, tuple[str, str]] | None = None,
+    threads: int = 1,
 ) -> None:
     """Compute ``tasks`` in this process, one prepare-key group at a time.
 
     ``load(key)`` returns a representation's array (read once per group);
-    ``emit(task, row)`` receives each row as soon as it is computed; ``table``
-    batches and shares cross products; ``names`` (default
-    :func:`prepare_names` of ``tasks``) fixes the name each representation is
-    prepared under.  Used by :func:`grid` and, on each worker, by
-    :mod:`repscope.distributed`.
+    ``emit(task, row)`` receives each row, in task order, as soon as it and the
+    rows before it are computed; ``table`` batches and shares cross products;
+    ``names`` (default :func:`prepare_names` of ``tasks``) fixes the name each
+    representation is prepared under; ``threads > 1`` evaluates the pairs of a
+    group whose measures are all :attr:`~repscope.measures.base.Measure.thread_safe`
+    in that many threads (see :func:`grid`).  Used by :func:`grid` and, on
+    each worker, by :mod:`repscope.distributed`.
     """
     names = prepare_names(tasks) if names is None else names
     for group in group_tasks(tasks):
-        _run_group(group, load, widths, n, stats, seed, on_error, emit, table, names)
+        k = threads if threads > 1 and all(t.m.thread_safe for t in group) else 1
+        _run_group(group, load, widths, n, stats, seed, on_error, emit, table, names, k)
 
 
 def _run_group(
@@ -511,9 +559,19 @@ def _run_group(
     emit: Emit,
     table: CrossMoments | None,
     names: Mapping[ResultKey, tuple[str, str]],
+    threads: int = 1,
 ) -> None:
-    """Compute one prepare-key group: each representation prepared once, reused by all pairs."""
-    prepared: dict[RepKey, tuple[Prepared, list[str]] | str] = {}
+    """Compute one prepare-key group: each representation prepared once, reused by all pairs.
+
+    With ``threads > 1`` the representations are prepared, then the pairs
+    evaluated, by a pool of that many threads, each running one-threaded BLAS
+    (small matrix problems do not speed up with more BLAS threads, but several
+    of them run side by side); warnings are recorded per thread
+    (:func:`repscope._warning_capture.route_warnings`).  Rows are the same as
+    sequentially, to rounding (one-threaded BLAS sums in another order).
+    """
+    prepared: dict[RepKey, tuple[Prepared, list[str]] | str | BaseException] = {}
+    origin: dict[RepKey, Any] = {}  # traceback of each preparation error
     preparer = group[0].m
     role: dict[RepKey, str] = {}
     for t in group:
@@ -521,19 +579,24 @@ def _run_group(
         role.setdefault(t.a, na)
         role.setdefault(t.b, nb)
 
+    def prepare(k: RepKey) -> tuple[Prepared, list[str]] | str | BaseException:
+        try:
+            with capture_warnings() as cw:
+                p = preparer.prepare(load(k), role[k])
+        except RECORDED_ERRORS as exc:
+            # with on_error="raise" the error is raised by the first task that needs it
+            return exc if on_error == "raise" else f"{k[0]}/{k[1]}: {_error_text(exc)}"
+        if table is not None:
+            table.register(k, p)
+        return (p, cw.messages)
+
     def get(k: RepKey) -> tuple[Prepared, list[str]] | str:
         if k not in prepared:
-            try:
-                with capture_warnings() as cw:
-                    p = preparer.prepare(load(k), role[k])
-                prepared[k] = (p, cw.messages)
-                if table is not None:
-                    table.register(k, p)
-            except RECORDED_ERRORS as exc:
-                if on_error == "raise":
-                    raise
-                prepared[k] = f"{k[0]}/{k[1]}: {_error_text(exc)}"
-        return prepared[k]
+            prepared[k] = prepare(k)
+        entry = prepared[k]
+        if isinstance(entry, BaseException):  # raised again by each task that needs it:
+            raise entry.with_traceback(origin.setdefault(k, entry.__traceback__))  # keep one
+        return entry
 
     def own_error(m: Measure, k: RepKey, shared: str) -> str:
         """The preparation error in ``m``'s own words (the group's preparer may be another
@@ -547,31 +610,100 @@ def _run_group(
         return shared
 
     wrapped: dict[int, Measure] = {}
+    for t in group:
+        if id(t.m) not in wrapped:
+            wrapped[id(t.m)] = _with_table(t.m, table)
+
+    def evaluate(t: _Task) -> dict[str, Any]:
+        ea, eb = get(t.a), get(t.b)
+        t0 = time.perf_counter()
+        if isinstance(ea, str) or isinstance(eb, str):
+            errors = [own_error(t.m, k, e) for k, e in ((t.a, ea), (t.b, eb))
+                      if isinstance(e, str)]
+            return {
+                "measure": t.m.info.name, "params": dict(t.m.params), "kind": t.m.info.kind,
+                "n": t.key.n, "warnings": (), "error": "; ".join(errors),
+                "seconds": time.perf_counter() - t0,
+            }
+        (pa, wa), (pb, wb) = ea, eb
+        return evaluate_prepared(wrapped[id(t.m)], pa, pb, stats=st, seed=seed,
+                                 warnings=[*wa, *wb], on_error=on_error)
+
     if table is not None:
         table.begin_group(_batch_partners(group, widths, n), get)
     try:
-        for t in group:
-            m = wrapped.get(id(t.m))
-            if m is None:
-                m = wrapped[id(t.m)] = _with_table(t.m, table)
-            ea, eb = get(t.a), get(t.b)
-            t0 = time.perf_counter()
-            if isinstance(ea, str) or isinstance(eb, str):
-                errors = [own_error(t.m, k, e) for k, e in ((t.a, ea), (t.b, eb))
-                          if isinstance(e, str)]
-                row: dict[str, Any] = {
-                    "measure": t.m.info.name, "params": dict(t.m.params), "kind": t.m.info.kind,
-                    "n": t.key.n, "warnings": (), "error": "; ".join(errors),
-                    "seconds": time.perf_counter() - t0,
-                }
-            else:
-                (pa, wa), (pb, wb) = ea, eb
-                row = evaluate_prepared(m, pa, pb, stats=st, seed=seed,
-                                        warnings=[*wa, *wb], on_error=on_error)
-            emit(t, row)
+        if threads <= 1:
+            for t in group:
+                emit(t, evaluate(t))
+            return
+        keys = list(role)
+        with single_threaded(), route_warnings(), \
+                ThreadPoolExecutor(threads, thread_name_prefix="repscope-grid") as pool:
+            try:
+                for k, entry in zip(keys, pool.map(prepare, keys)):
+                    prepared[k] = entry
+                futures = {id(t): pool.submit(evaluate, t) for t in _spread(group)}
+                for t in group:
+                    emit(t, futures[id(t)].result())
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     finally:
         if table is not None:
             table.end_group()
+
+
+#: largest ``n · d_max²`` (flops of one cross product, halved) for which :func:`grid` runs
+#: pairs in parallel threads by default; beyond it BLAS threads pay off within each pair
+PAIR_THREADS_MAX_WORK = 2**31
+
+#: largest n for which :func:`grid` runs pairs in parallel threads by default (n × n
+#: matrices such as RDMs, one per thread at a time)
+PAIR_THREADS_MAX_N = 16384
+
+
+def pair_threads(reps: Mapping[RepKey, Any], n: int, widths: Mapping[RepKey, int],
+                 threads: int | None = None) -> int:
+    """Threads :func:`grid` evaluates pairs with (``threads`` checked, or the default).
+
+    The default is one per CPU available to the process, at most 8, for NumPy
+    inputs (torch tensors use torch's own threads or a GPU) when each pair is
+    small — ``n · max(d)² ≤`` :data:`PAIR_THREADS_MAX_WORK` and
+    ``n ≤`` :data:`PAIR_THREADS_MAX_N` — where one-threaded BLAS calls side
+    by side beat one multi-threaded call at a time (eigen- and singular value
+    problems of a few hundred columns gain nothing from more BLAS threads);
+    else 1.
+    """
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+            raise InvalidParameterError(f"threads must be a positive int or None, got {threads!r}")
+        return int(threads)
+    cpus = available_cpus()
+    if cpus < 2 or len(reps) < 2 or any(is_torch(a) for a in reps.values()):
+        return 1
+    dmax = max(widths.values())
+    if n > PAIR_THREADS_MAX_N or n * dmax * dmax > PAIR_THREADS_MAX_WORK:
+        return 1
+    return min(cpus, 8)
+
+
+def _spread(group: Sequence[_Task]) -> list[_Task]:
+    """The tasks of a group in an order where neighbours share no representation.
+
+    Per measure, pairs go along the diagonals of the (first key × second key)
+    table: ``(a₁,b₁), (a₂,b₂), …, (a₁,b₂), (a₂,b₃), …``, so threads that take
+    consecutive tasks rarely wait for the same representation's cached factors.
+    """
+    index_a: dict[RepKey, int] = {}
+    index_b: dict[RepKey, int] = {}
+    index_m: dict[int, int] = {}
+    for t in group:
+        index_a.setdefault(t.a, len(index_a))
+        index_b.setdefault(t.b, len(index_b))
+        index_m.setdefault(id(t.m), len(index_m))
+    nb = len(index_b)
+    return sorted(group, key=lambda t: (index_m[id(t.m)], (index_b[t.b] - index_a[t.a]) % nb,
+                                        index_a[t.a]))
 
 
 def _resolve_client(executor: str | None, client: Any) -> Any:
@@ -607,6 +739,7 @@ def grid(
     executor: str | None = None,
     client: Any = None,
     chunk_rows: int | None = None,
+    threads: int | None = None,
 ) -> ResultTable:
     """Compare every pair of representations with every measure.
 
@@ -635,6 +768,12 @@ def grid(
     client : a ``distributed.Client`` to run on (implies ``executor="dask"``).
     chunk_rows : rows per chunk when Dask workers accumulate second moments
         (default: about 64 MiB of float64 per chunk, aligned to Zarr chunks).
+    threads : in-process execution only: evaluate this many pairs at once in
+        threads, each with one-threaded BLAS (used for groups of thread-safe
+        measures: second-moment measures and RSA).  Default ``None``: one per
+        CPU available to this process (at most 8) when the inputs are NumPy
+        arrays and every pair is small (:func:`pair_threads`), else 1, i.e.
+        every pair in turn with multi-threaded BLAS.
 
     Returns
     -------
@@ -657,6 +796,7 @@ def grid(
     plist = pair_list(list(reps), pairs)
     dask_client = _resolve_client(executor, client)
     widths = {k: _shape(a)[1] for k, a in reps.items()}
+    n_threads = pair_threads(reps, n, widths, threads)
 
     own_db = db is not None and not isinstance(db, ResultsDB)
     database: ResultsDB | None = ResultsDB(db) if own_db else db  # type: ignore[arg-type]
@@ -697,7 +837,8 @@ def grid(
                                on_error=on_error, emit=emit, chunk_rows=chunk_rows)
             elif tasks:
                 run_tasks(tasks, lambda k: _materialise(reps[k]), widths, n, stats=st,
-                          seed=seed, on_error=on_error, emit=emit, table=CrossMoments())
+                          seed=seed, on_error=on_error, emit=emit, table=CrossMoments(),
+                          threads=n_threads)
         if database is not None:  # uniform rows (versions, run_id, timestamp) for old and new
             stored: dict[ResultKey, dict[str, Any]] = {}
             for r in database.rows(dataset=dataset, stats=stats_json, n=n, seed=seed):

@@ -32,6 +32,7 @@ from scipy import special
 
 from ._array import Array, is_torch, to_float, to_numpy
 from ._progress import progress_bar
+from ._warning_capture import capture_warnings
 from .errors import (
     DegenerateInputError,
     InputShapeError,
@@ -238,34 +239,6 @@ def _check_count(name: str, v: Any, lo: int = 1) -> int:
 
 
 # --------------------------------------------------------------- warnings
-class capture_warnings:
-    """Context manager recording every warning raised inside it.
-
-    ``messages`` lists them once each as ``"Category: message"`` in order of
-    first appearance, so degeneracy warnings of the core library can be shown
-    in result tables instead of being printed and lost.
-    """
-
-    def __init__(self) -> None:
-        self._cm = warnings.catch_warnings(record=True)
-        self._records: list[warnings.WarningMessage] = []
-
-    def __enter__(self) -> capture_warnings:
-        self._records = self._cm.__enter__()
-        warnings.simplefilter("always")
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._cm.__exit__(*exc)
-
-    @property
-    def messages(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for r in self._records:
-            seen.setdefault(f"{r.category.__name__}: {r.message}", None)
-        return list(seen)
-
-
 def _merge_messages(*groups: Iterable[str]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for g in groups:
@@ -829,8 +802,7 @@ def bootstrap_ci_prepared(
         alpha = (1.0 - level) / 2.0
         interval: tuple[float, float] | None = None
         if method == "bca":
-            with warnings.catch_warnings():  # leave-one-out values: same regime as the data
-                warnings.simplefilter("ignore")
+            with capture_warnings():  # leave-one-out values: same regime as the data
                 jack = np.array([
                     _value(_with_rows(m, names, keep), _take_rows(px.data, keep),
                            _take_rows(py.data, keep))

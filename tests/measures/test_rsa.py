@@ -266,7 +266,7 @@ def test_fast_spearman_threads_do_not_change_the_result(rng, monkeypatch):
     y = np.tanh(x @ rng.normal(size=(5, 7))).astype(np.float32)
     m = repscope.measure("rsa", rdm="cosine")
     threaded = m(x, y)
-    monkeypatch.setattr(rsa_module, "_cpus", lambda: 1)
+    monkeypatch.setattr(rsa_module, "available_cpus", lambda: 1)
     assert m(x, y) == threaded
     a, b = (np.round(pdist(v.astype(float), "cosine"), 12) for v in (x, y))
     assert threaded == pytest.approx(scipy.stats.spearmanr(a, b).statistic, abs=1e-7)
@@ -274,7 +274,7 @@ def test_fast_spearman_threads_do_not_change_the_result(rng, monkeypatch):
 
 @pytest.mark.parametrize("cpus", [1, 2])
 def test_fast_spearman_constant_rdm_names_x_first(rng, monkeypatch, cpus):
-    monkeypatch.setattr(rsa_module, "_cpus", lambda: cpus)
+    monkeypatch.setattr(rsa_module, "available_cpus", lambda: cpus)
     n = FAST_MIN_N + 4
     base = rng.normal(size=(1, 6))
     const = base * rng.uniform(1.0, 2.0, size=(n, 1))  # every pair parallel: RDM all 0

@@ -82,6 +82,7 @@ class MomentMeasure(Measure):
     has_gram_path = False
     #: whether float32 inputs may use float32 GEMMs (see the module docstring)
     mixed_precision: ClassVar[bool] = False
+    thread_safe: ClassVar[bool] = True
 
     @property
     def supports_moments(self) -> bool:
@@ -186,53 +187,45 @@ class MomentMeasure(Measure):
 
     def _mean(self, p: Prepared) -> Array:
         """Column means accumulated in float64 (cached)."""
-        mu = p.cache.get("mean")
-        if mu is None:
+        def compute() -> Array:
             x = p.data
             if x.dtype == namespace(x).float64:
-                mu = namespace(x).mean(x, axis=0)
-            elif is_torch(x):
+                return namespace(x).mean(x, axis=0)
+            if is_torch(x):
                 import torch
 
-                mu = torch.mean(x, dim=0, dtype=torch.float64)
-            else:
-                import numpy as np
+                return torch.mean(x, dim=0, dtype=torch.float64)
+            import numpy as np
 
-                mu = np.mean(x, axis=0, dtype=np.float64)
-            p.cache["mean"] = mu
-        return mu
+            return np.mean(x, axis=0, dtype=np.float64)
+
+        return p.cached("mean", compute)
 
     def _centered(self, p: Prepared) -> Array:
         """Column-centred float64 data (cached)."""
-        xc = p.cache.get("centered")
-        if xc is None:
-            xc = p.cache["centered"] = self._data64(p) - self._mean(p)
-        return xc
+        return p.cached("centered", lambda: self._data64(p) - self._mean(p))
 
     def _centered32(self, p: Prepared) -> tuple[Array, Array]:
         """``(z, e)``: ``z = fl32(x − fl32(μ))`` and the float64 shift error ``e = μ − fl32(μ)``."""
-        hit = p.cache.get("centered32")
-        if hit is None:
+        def compute() -> tuple[Array, Array]:
             xp = namespace(p.data)
             mu = self._mean(p)
             s = xp.astype(mu, xp.float32)
             x = p.data if p.data.dtype == xp.float32 else xp.astype(p.data, xp.float32)
-            hit = p.cache["centered32"] = (x - s, mu - xp.astype(s, xp.float64))
-        return hit
+            return x - s, mu - xp.astype(s, xp.float64)
+
+        return p.cached("centered32", compute)
 
     def _self_moment(self, p: Prepared, mixed: bool = False) -> Array:
-        key = "sxx_mixed" if mixed else "sxx"
-        s = p.cache.get(key)
-        if s is None:
+        def compute() -> Array:
             if mixed:
                 xp = namespace(p.data)
                 z, e = self._centered32(p)
-                s = mixed_cross(z, block=self.mixed_block) - p.n * xp.linalg.outer(e, e)
-            else:
-                xc = self._centered(p)
-                s = xc.T @ xc
-            p.cache[key] = s
-        return s
+                return mixed_cross(z, block=self.mixed_block) - p.n * xp.linalg.outer(e, e)
+            xc = self._centered(p)
+            return xc.T @ xc
+
+        return p.cached("sxx_mixed" if mixed else "sxx", compute)
 
     #: Optional supplier of cross products ``(measure, px, py, mixed) -> sxy or None``;
     #: :func:`repscope.grid` sets it on a copy of the measure to share one batched
@@ -245,9 +238,7 @@ class MomentMeasure(Measure):
         Whitening factors and eigenbases belong to one representation, so a grid
         computes them once for all its pairs (a ``None`` result is cached too).
         """
-        if name not in p.cache:
-            p.cache[name] = factor(self._self_moment(p))
-        return p.cache[name]
+        return p.cached(name, lambda: factor(self._self_moment(p)))
 
     #: rows (features) per float32 GEMM of the mixed-precision products; measures whose
     #: value depends on the moments only through Frobenius norms (linear CKA/HSIC) take
@@ -285,19 +276,16 @@ class MomentMeasure(Measure):
         return self._centered(px).T @ self._centered(py)
 
     def _gram(self, p: Prepared, mixed: bool = False) -> Array:
-        key = "gram_mixed" if mixed else "gram"
-        g = p.cache.get(key)
-        if g is None:
+        def compute() -> Array:
             if mixed:
                 xp = namespace(p.data)
                 z, e = self._centered32(p)
                 ze = xp.astype(z @ xp.astype(e, xp.float32), xp.float64)
-                g = mixed_gram(z) - ze[:, None] - ze[None, :] + xp.sum(e * e)
-            else:
-                xc = self._centered(p)
-                g = xc @ xc.T
-            p.cache[key] = g
-        return g
+                return mixed_gram(z) - ze[:, None] - ze[None, :] + xp.sum(e * e)
+            xc = self._centered(p)
+            return xc @ xc.T
+
+        return p.cached("gram_mixed" if mixed else "gram", compute)
 
     def _moments(self, px: Prepared, py: Prepared, mixed: bool = False) -> SecondMoments:
         return SecondMoments(

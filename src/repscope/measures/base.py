@@ -16,6 +16,8 @@ the same :meth:`prepare_key` share prepared objects.
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .._array import Array, is_torch, namespace, to_float, to_numpy
@@ -34,14 +36,39 @@ class Prepared:
     data : the validated float64 representation (backend array).
     n : number of samples.
     cache : measure-specific derived quantities (Gram matrix, RDM, ranks...).
+
+    Derived quantities are added with :meth:`cached`, which computes each one
+    once even when several threads ask for it together (:func:`repscope.grid`
+    evaluates pairs in parallel threads).
     """
 
-    __slots__ = ("data", "n", "cache")
+    __slots__ = ("data", "n", "cache", "_lock")
 
     def __init__(self, data: Array, cache: dict[str, Any] | None = None) -> None:
         self.data = data
         self.n = int(data.shape[0])
         self.cache = {} if cache is None else cache
+        self._lock = threading.RLock()
+
+    def cached(self, name: str, compute: Callable[[], Any]) -> Any:
+        """``cache[name]``, computed by ``compute()`` on first use (once across threads).
+
+        ``compute`` may itself call :meth:`cached` of the same object (the lock
+        is re-entrant); a result of ``None`` is cached too, an exception is not.
+        """
+        cache = self.cache
+        if name in cache:
+            return cache[name]
+        with self._lock:
+            if name not in cache:
+                cache[name] = compute()
+            return cache[name]
+
+    def __getstate__(self) -> tuple[Array, dict[str, Any]]:
+        return (self.data, self.cache)
+
+    def __setstate__(self, state: tuple[Array, dict[str, Any]]) -> None:
+        self.__init__(*state)  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"Prepared(n={self.n}, d={int(self.data.shape[1])}, cache={sorted(self.cache)})"
@@ -59,6 +86,11 @@ class Measure:
     info: ClassVar[MeasureInfo]
     #: whether each representation must vary across samples
     requires_variance: ClassVar[bool] = True
+    #: whether :func:`repscope.grid` may evaluate several pairs of this measure in parallel
+    #: threads: its computations use only re-entrant code, add to ``Prepared.cache`` only
+    #: through :meth:`Prepared.cached`, and record warnings only with
+    #: :class:`repscope.stats.capture_warnings`
+    thread_safe: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.info.params))

@@ -108,29 +108,27 @@ class _KernelMixin(MomentMeasure):
         )
         if self._mixed(p):
             key = (*key, "mixed")
-        k = p.cache.get(key)
-        if k is None:
+
+        def compute() -> Array:
             if kernel == "linear":
                 # Gram of the centred data: already double-centred
                 raw = self._gram(p, self._mixed(p))
-                k = u_center(raw) if debiased else raw
-            else:
-                raw = rbf_kernel(self._data64(p), self.params["sigma"])
-                k = u_center(raw) if debiased else double_center(raw)
-            p.cache[key] = k
-        return k
+                return u_center(raw) if debiased else raw
+            raw = rbf_kernel(self._data64(p), self.params["sigma"])
+            return u_center(raw) if debiased else double_center(raw)
+
+        return p.cached(key, compute)  # type: ignore[arg-type]
 
     def _hsic(self, k: Array, l: Array) -> Array:
         return hsic_unbiased(k, l) if self.params["debiased"] else hsic_biased(k, l)
 
     # ------------------------------------------------------ feature space, unbiased
     def _row_norms2(self, p: Prepared) -> Array:
-        a = p.cache.get("rownorm2")
-        if a is None:
-            xp = namespace(p.data)
+        def compute() -> Array:
             xc = self._centered(p)
-            a = p.cache["rownorm2"] = xp.sum(xc * xc, axis=1)
-        return a
+            return namespace(xc).sum(xc * xc, axis=1)
+
+        return p.cached("rownorm2", compute)
 
     def _hsic_u_features(self, s: Array, a: Array, b: Array, tra: Array, trb: Array,
                          n: int) -> Array:

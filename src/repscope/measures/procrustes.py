@@ -159,9 +159,7 @@ class FidelityMeasure(MomentMeasure):
 
     def _sq_frobenius(self, p: Prepared, mixed: bool) -> Array:
         """``‖X̃‖²_F = tr Sxx`` summed in float64 (cached)."""
-        key = "sq_frobenius_mixed" if mixed else "sq_frobenius"
-        t = p.cache.get(key)
-        if t is None:
+        def compute() -> Array:
             xp = namespace(p.data)
             if mixed:  # Σ(z − e)² = Σz² − n‖e‖² since Σz = n e
                 # float32 squares (each within 2⁻²⁴ relative, all positive, so the sum
@@ -172,12 +170,11 @@ class FidelityMeasure(MomentMeasure):
                     xp.sum(z[i : i + step] * z[i : i + step], dtype=xp.float64)
                     for i in range(0, p.n, step)
                 )
-                t = t - p.n * xp.sum(e * e)
-            else:
-                xc = self._centered(p)
-                t = xp.sum(xc * xc)
-            p.cache[key] = t
-        return t
+                return t - p.n * xp.sum(e * e)
+            xc = self._centered(p)
+            return xp.sum(xc * xc)
+
+        return p.cached("sq_frobenius_mixed" if mixed else "sq_frobenius", compute)
 
     def _from_moments(self, mom: SecondMoments) -> Any:
         return self._from_parts(*fidelity_parts(mom), mom.n)
