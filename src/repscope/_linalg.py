@@ -16,6 +16,7 @@ __all__ = [
     "nuclear_norm",
     "singular_values",
     "GRAM_SVD_RTOL",
+    "MIXED_SVD_RTOL",
     "rank_tol",
     "MIXED_BLOCK",
     "FROBENIUS_MIXED_BLOCK",
@@ -79,6 +80,9 @@ def psd_power(a: Array, power: float, tol: float | None = None) -> Array:
 #: relative accuracy (of the sum of the singular values) that :func:`singular_values`
 #: requires of its eigenvalue route
 GRAM_SVD_RTOL = 1e-10
+#: the same for a matrix from float32 GEMMs (mixed precision): its entries already carry
+#: ~1e-7 relative rounding, so a route error bound of 1e-8 adds at most a tenth of it
+MIXED_SVD_RTOL = 1e-8
 
 
 def singular_values(a: Array, rtol: float = GRAM_SVD_RTOL) -> Array:
@@ -110,10 +114,10 @@ def singular_values(a: Array, rtol: float = GRAM_SVD_RTOL) -> Array:
     return xp.linalg.svdvals(a if p >= q else a.T)
 
 
-def nuclear_norm(a: Array) -> Array:
-    """Sum of singular values (:func:`singular_values`)."""
+def nuclear_norm(a: Array, rtol: float = GRAM_SVD_RTOL) -> Array:
+    """Sum of singular values (:func:`singular_values` with ``rtol``)."""
     xp = namespace(a)
-    return xp.sum(singular_values(a))
+    return xp.sum(singular_values(a, rtol))
 
 
 # ------------------------------------------------------------------ mixed precision

@@ -33,16 +33,20 @@ SVCCA/PWCCA, Gram matrices) are cached in the prepared objects.  A
 pair for which the measure itself prefers the Gram path (n × n, cheaper when
 n is small relative to d, see :meth:`MomentMeasure.use_gram`) is not batched:
 its per-representation centred Gram matrix is cached in the prepared object and
-the pair costs only O(n²).  The batched products are computed by the
-measure's own ``_cross_moment`` on the concatenated partners, so every value
-equals the single-pair call ``repscope.measure(name)(X, Y)`` to rounding
-(≈ 1e-15 relative; only a measure that is itself ill-conditioned at the
-input, e.g. PWCCA with repeated canonical correlations, turns such rounding
-into a visible change, as it would a change of BLAS threads); a batch that
-raises a warning or error is discarded and the pair is computed on its own,
-so warnings and errors land in the right row.  Products of the float32
-mixed-precision path are computed pair by pair (a float32 GEMM rounds
-differently when its operands are concatenated) and only shared.
+the pair costs only O(n²).  The batched products multiply the cached centred
+float64 copies of the partners, concatenated
+(:meth:`MomentMeasure._compute_cross_many`), so every value equals the
+single-pair call ``repscope.measure(name)(X, Y)`` to rounding (≈ 1e-15
+relative; only a measure that is itself ill-conditioned at the input, e.g.
+PWCCA with repeated canonical correlations, turns such rounding into a visible
+change, as it would a change of BLAS threads); a batch that raises a warning or
+error is discarded and the pair is computed on its own, so warnings and errors
+land in the right row.  Products of the float32 mixed-precision path are
+computed pair by pair (a float32 GEMM rounds differently when its operands are
+concatenated) and only shared; with pairs evaluated in threads (``threads``)
+the float32 GEMMs run one-threaded and may round differently from a
+multi-threaded single-pair call (~1e-9 relative, within the mixed-precision
+error of ~1e-7).
 
 Execution
 ---------
@@ -238,7 +242,7 @@ class CrossMoments:
     Filled lazily: the first request of a pair ``(a, b)`` by a second-moment
     measure computes ``X̃ₐᵀ [X̃_b …]`` for ``b`` and the other partners of ``a``
     not computed yet in one GEMM (columns limited by :data:`CONCAT_BUDGET`),
-    using that measure's own cross-product code on the concatenated partners.
+    from the partners' cached centred copies, concatenated.
     Entries are keyed by ``(a, b, mixed)`` (``mixed``: float32 GEMMs of the
     mixed-precision path) and kept, least recently used first out, while they
     fit in ``budget`` bytes, so the other measures of the grid reuse them.
@@ -414,10 +418,9 @@ class CrossMoments:
         with capture_warnings() as caught:
             try:
                 if len(batch) == 1:
-                    joined = batch[0][1]
+                    block = m._compute_cross(pa, batch[0][1], mixed)
                 else:
-                    joined = m.prepare(xp.concat([p.data for _, p in batch], axis=1), "Y")
-                block = m._compute_cross(pa, joined, mixed)
+                    block = m._compute_cross_many(pa, [p for _, p in batch])
             except RECORDED_ERRORS:
                 return
         if caught.messages:  # let each pair raise (and record) its own warning

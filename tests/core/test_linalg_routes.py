@@ -70,7 +70,7 @@ def test_measures_reuse_per_representation_factors() -> None:
     """CCA and regression cache their whitening per prepared representation."""
     rng = np.random.default_rng(8)
     x, y = rng.standard_normal((200, 6)), rng.standard_normal((200, 5))
-    for name, key in [("mean_cca", "inverse_cholesky"), ("svcca", "eigenbasis"),
+    for name, key in [("mean_cca", "inverse_cholesky"), ("svcca", "range_basis"),
                       ("linear_regression", "range_basis")]:
         m = repscope.measure(name)
         px, py = m.prepare(x, "X"), m.prepare(y, "Y")
@@ -80,3 +80,20 @@ def test_measures_reuse_per_representation_factors() -> None:
         assert float(m.compare_prepared(px, py)) == first
         assert px.cache[key] is cached
         assert first == pytest.approx(m(x, y), rel=1e-12)
+
+
+def test_svcca_and_regression_share_one_decomposition_per_representation(monkeypatch) -> None:
+    import repscope._linalg as linalg
+
+    calls: list[tuple[int, ...]] = []
+    original = linalg.psd_eigh
+    monkeypatch.setattr(linalg, "psd_eigh", lambda a: calls.append(a.shape) or original(a))
+    rng = np.random.default_rng(9)
+    x, y = rng.standard_normal((200, 6)), rng.standard_normal((200, 5))
+    svcca, reg = repscope.measure("svcca"), repscope.measure("linear_regression")
+    assert svcca.prepare_key() == reg.prepare_key()
+    px, py = svcca.prepare(x, "X"), svcca.prepare(y, "Y")
+    values = (float(svcca.compare_prepared(px, py)), float(reg.compare_prepared(px, py)))
+    assert sorted(calls) == [(5, 5), (6, 6)]  # one per representation, shared
+    assert values[0] == pytest.approx(svcca(x, y), rel=1e-12)
+    assert values[1] == pytest.approx(reg(x, y), rel=1e-12)

@@ -82,6 +82,33 @@ def test_procrustes_float32_path_is_guarded(rng):
         assert m(x, near) == pytest.approx(exact_near, rel=1e-10, abs=1e-12)
 
 
+def test_mixed_nuclear_norm_takes_the_eigenvalue_route_within_bounds(rng, monkeypatch):
+    """A decaying cross spectrum (σ_min/σ_max ~ 1e-5): the 1e-10 bound would need the
+    SVD; float32-GEMM products use the 1e-8 bound and stay within 1e-7 of float64."""
+    import array_api_compat.numpy.linalg as compat_linalg
+
+    from repscope._linalg import GRAM_SVD_RTOL, MIXED_SVD_RTOL, nuclear_norm
+
+    n, d = 3000, 48
+    z = rng.normal(size=(n, 4))
+    x = (z @ rng.normal(size=(4, d)) + 0.3 * rng.normal(size=(n, d))).astype(np.float32)
+    y = (z @ rng.normal(size=(4, d)) + 0.3 * rng.normal(size=(n, d))).astype(np.float32)
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    m = (x64 - x64.mean(0)).T @ (y64 - y64.mean(0))
+    svds: list[tuple[int, ...]] = []
+    original = compat_linalg.svdvals
+    monkeypatch.setattr(compat_linalg, "svdvals", lambda a: svds.append(a.shape) or original(a))
+    exact = np.linalg.svd(m, compute_uv=False).sum()
+    assert nuclear_norm(m, GRAM_SVD_RTOL) == pytest.approx(exact, rel=1e-12)
+    assert len(svds) == 1  # the strict bound fails here
+    assert nuclear_norm(m, MIXED_SVD_RTOL) == pytest.approx(exact, rel=1e-12)
+    assert len(svds) == 1  # the mixed bound holds: eigenvalues only
+    for name in ("procrustes", "nbs"):
+        measure = repscope.measure(name)
+        assert abs(measure(x, y) - measure(x64, y64)) <= 1e-7
+    assert len(svds) == 3  # the two float64 calls; the float32 ones took the eigenvalue route
+
+
 @pytest.mark.parametrize("name", ["bures_distance", "mean_cca", "linear_regression"])
 def test_sensitive_measures_keep_float64_for_float32_input(rng, name):
     x, y = _pair32(rng, 400, 20)

@@ -275,6 +275,12 @@ class MomentMeasure(Measure):
             return mixed_cross(zx, zy, block=self.mixed_block) - px.n * xp.linalg.outer(ex, ey)
         return self._centered(px).T @ self._centered(py)
 
+    def _compute_cross_many(self, px: Prepared, pys: list[Prepared]) -> Array:
+        """``X̃ᵀ[Ỹ₁ … Ỹₖ]`` in float64: one GEMM on the cached centred copies (a grid batch)."""
+        xp = namespace(px.data)
+        joined = xp.concat([self._centered(p) for p in pys], axis=1)
+        return self._centered(px).T @ joined
+
     def _gram(self, p: Prepared, mixed: bool = False) -> Array:
         def compute() -> Array:
             if mixed:

@@ -29,8 +29,9 @@ inverses instead of two full eigen-decompositions, ~10× faster at d = 1024).
 It is used only when ``1/‖L⁻¹‖²_F`` — a lower bound of the smallest eigenvalue —
 exceeds the rank tolerance of the eigen route (computed with ``tr S >= λ_max``),
 so no direction the eigen route would drop is kept and both routes agree.
-The inverse factors (and, for the other measures, the eigenbases) are cached
-per prepared representation, so a grid computes them once per representation;
+The inverse factors (and, for the other measures, the eigenbases, shared with
+regression R²) are cached per prepared representation, so a grid computes them
+once per representation;
 ``mean_sq_cca`` needs no decomposition of the pair at all (``Σρᵢ² = ‖W‖²_F``),
 and the ρᵢ of ``mean_cca`` come from :func:`repscope._linalg.singular_values`.
 """
@@ -337,8 +338,10 @@ class CCAMeasure(MomentMeasure):
             if lx is not None and ly is not None:
                 return self._reduce_whitened(_whiten(lx, self._cross_moment(px, py), ly))
         mom = self._moments(px, py)
-        bases = (self._covariance_factor(px, "eigenbasis", eigenbasis),
-                 self._covariance_factor(py, "eigenbasis", eigenbasis))
+        # the range basis is cached under the name regression R² uses, so a grid with
+        # both decomposes each covariance once
+        bases = (_descending(*self._covariance_factor(px, "range_basis", range_basis)),
+                 _descending(*self._covariance_factor(py, "range_basis", range_basis)))
         return self._from_spectra(cross_spectra(mom, loadings=self.needs_loadings, bases=bases))
 
     def _from_spectra(self, s: CrossSpectra) -> Any:

@@ -33,7 +33,11 @@ with a guard — the value is accepted when the distance is at least
 error below 2e-7, ~100× the observed one, stays under 1e-6), and recomputed in
 float64 otherwise.  For the same reason none of the three distances accepts
 mixed-precision *streamed* statistics, and the Bures distance (in the data's
-units) always uses float64.
+units) always uses float64.  The nuclear norm of a float32-GEMM cross product
+takes the eigenvalue route of :func:`repscope._linalg.singular_values` under the
+bound :data:`repscope._linalg.MIXED_SVD_RTOL` (1e-8, a tenth of the rounding
+its entries already carry) instead of 1e-10, so decaying cross spectra do not
+fall back to the SVD.
 """
 
 from __future__ import annotations
@@ -42,7 +46,13 @@ import math
 from typing import Any
 
 from .._array import Array, namespace
-from .._linalg import gram_fidelity, nuclear_norm, range_basis
+from .._linalg import (
+    GRAM_SVD_RTOL,
+    MIXED_SVD_RTOL,
+    gram_fidelity,
+    nuclear_norm,
+    range_basis,
+)
 from ..metadata import Invariance, MeasureInfo
 from ..moments import SecondMoments
 from ..registry import register
@@ -77,7 +87,8 @@ ORTHO_SCALE_SHIFT = frozenset(
 def fidelity_parts(mom: SecondMoments) -> tuple[Array, Array, Array]:
     """``(‖Sxy‖_*, tr Sxx, tr Syy)`` from second moments (unnormalised fidelity and traces)."""
     xp = namespace(mom.sxy)
-    return nuclear_norm(mom.sxy), xp.linalg.trace(mom.sxx), xp.linalg.trace(mom.syy)
+    rtol = MIXED_SVD_RTOL if mom.precision == "mixed" else GRAM_SVD_RTOL
+    return nuclear_norm(mom.sxy, rtol), xp.linalg.trace(mom.sxx), xp.linalg.trace(mom.syy)
 
 
 def fidelity_parts_gram(kx: Array, ky: Array) -> tuple[Array, Array, Array]:
@@ -152,7 +163,9 @@ class FidelityMeasure(MomentMeasure):
                 return self._from_parts(*fidelity_parts_gram(kx, ky), n)
             return self._from_parts(nuc, xp.linalg.trace(kx), xp.linalg.trace(ky), n)
         nuc = self._pair_value(
-            px, py, mixed, "nuclear_norm", lambda: nuclear_norm(self._cross_moment(px, py, mixed))
+            px, py, mixed, "nuclear_norm",
+            lambda: nuclear_norm(self._cross_moment(px, py, mixed),
+                                 MIXED_SVD_RTOL if mixed else GRAM_SVD_RTOL),
         )
         tx, ty = self._sq_frobenius(px, mixed), self._sq_frobenius(py, mixed)
         return self._from_parts(nuc, tx, ty, n)
