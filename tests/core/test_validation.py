@@ -87,3 +87,36 @@ def test_flatten_tokens() -> None:
     np.testing.assert_array_equal(t.numpy(), flat)
     with pytest.raises(repscope.InputShapeError):
         flatten_tokens(np.zeros((2, 3)))
+
+
+def test_finite_check_survives_overflowing_sums() -> None:
+    """The one-pass check sums the entries; an overflowing sum of finite values is fine."""
+    import warnings
+
+    big = np.full((50, 4), 3e38, dtype=np.float32)  # sum overflows float32
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from the overflow
+        assert as_representation(big, cast=False) is big
+        as_representation(np.full((3, 2), 1e308))  # float64 overflow, still finite
+    for bad in (np.inf, -np.inf, np.nan):
+        x = big.copy()
+        x[7, 2] = bad
+        with pytest.raises(repscope.InputValueError, match="NaN or Inf"):
+            as_representation(x, cast=False)
+    opposite = np.zeros((4, 2))
+    opposite[0, 0], opposite[1, 1] = np.inf, -np.inf  # the sum is NaN, not inf
+    with pytest.raises(repscope.InputValueError):
+        as_representation(opposite)
+
+
+def test_not_constant_check_looks_past_equal_first_rows() -> None:
+    from repscope.validation import check_not_constant
+
+    x = np.ones((6, 3))
+    x[5, 1] = 2.0  # rows 0 and 1 equal: the full comparison decides
+    check_not_constant(x, "X", "cka")
+    with pytest.raises(repscope.DegenerateInputError, match="X is constant"):
+        check_not_constant(np.ones((6, 3)), "X", "cka")
+    with pytest.raises(repscope.DegenerateInputError):
+        check_not_constant(np.ones((1, 3)), "X", "cka")
+    check_not_constant(torch.tensor([[1.0, 2.0], [1.0, 2.0], [0.0, 2.0]]), "X", "cka")
