@@ -104,6 +104,9 @@ EXECUTORS = ("local", "dask")
 #: bytes of batched cross products kept for reuse by the other measures of a grid
 CROSS_BUDGET = 512 * 2**20
 
+#: bytes of memoised per-pair arrays (e.g. whitened cross matrices) kept for reuse
+MEMO_BUDGET = 128 * 2**20
+
 #: bytes of one concatenation of partner representations fed to a batched GEMM
 CONCAT_BUDGET = 256 * 2**20
 
@@ -265,7 +268,8 @@ class CrossMoments:
     def __init__(self, budget: int = CROSS_BUDGET) -> None:
         self.budget = int(budget)
         self._store: OrderedDict[tuple[RepKey, RepKey, int], Array] = OrderedDict()
-        self._derived: dict[tuple[RepKey, RepKey, int, str], Any] = {}
+        self._derived: OrderedDict[tuple[RepKey, RepKey, int, str], Any] = OrderedDict()
+        self._derived_bytes = 0
         self._bytes = 0
         self._owner: dict[int, tuple[RepKey, Prepared]] = {}
         self._partners: dict[RepKey, list[RepKey]] = {}
@@ -316,7 +320,9 @@ class CrossMoments:
 
         ``precision`` is 0 for float64 products, else the float32 block length.
         Shared across the measures of the grid like the cross products; pairs of
-        unregistered prepared objects are computed directly.
+        unregistered prepared objects are computed directly.  Scalars are kept
+        for the whole grid, arrays (least recently used first out) while they fit
+        in :data:`MEMO_BUDGET` bytes.
         """
         ka, kb = self._key(px), self._key(py)
         if ka is None or kb is None:
@@ -326,6 +332,7 @@ class CrossMoments:
             with self._lock:
                 for key in keys:
                     if key in self._derived:
+                        self._derived.move_to_end(key)
                         return self._derived[key]
                 busy = self._pending.get(keys[0]) or self._pending.get(keys[1])
                 if busy is None:  # this thread computes it
@@ -335,7 +342,7 @@ class CrossMoments:
         try:
             value = compute()
             with self._lock:
-                self._derived[keys[0]] = value
+                self._keep(keys[0], value)
             return value
         finally:
             with self._lock:
@@ -437,6 +444,21 @@ class CrossMoments:
             for k, value in parts:
                 self._put((ka, k, tag), value)
 
+    def _keep(self, key: tuple[RepKey, RepKey, int, str], value: Any) -> None:
+        """Store a memoised value; evict the oldest arrays beyond :data:`MEMO_BUDGET`."""
+        self._derived[key] = value
+        shape = getattr(value, "shape", ())
+        if not shape:
+            return
+        self._derived_bytes += _nbytes(value)
+        for old in list(self._derived):
+            if self._derived_bytes <= MEMO_BUDGET or old == key:
+                break
+            dropped = self._derived[old]
+            if getattr(dropped, "shape", ()):
+                del self._derived[old]
+                self._derived_bytes -= _nbytes(dropped)
+
     def _put(self, key: tuple[RepKey, RepKey, int], value: Array) -> None:
         size = 8 * int(value.shape[0]) * int(value.shape[1])
         self._store[key] = value
@@ -452,6 +474,10 @@ def _precision_tag(m: MomentMeasure, p: Prepared, mixed: bool) -> int:
     (``min(block, n)``: products summed over different blocks round differently and
     are not shared)."""
     return min(int(m.mixed_block), p.n) if mixed else 0
+
+
+def _nbytes(a: Array) -> int:
+    return int(a.numel() * a.element_size()) if is_torch(a) else int(a.nbytes)
 
 
 def _itemsize(a: Array) -> int:

@@ -212,3 +212,44 @@ def test_benchmark_grid_is_much_faster_than_the_loop(tmp_path):
     # GEMMs: they round differently from the loop's multi-threaded ones (~1e-9)
     assert res["max_rel_diff"] < 1e-7
     assert res["speedup"] > 2.0
+
+
+def test_cca_means_share_one_whitened_cross_matrix_per_pair(rng, monkeypatch):
+    import repscope.measures.cca as cca_module
+
+    calls: list[tuple[int, ...]] = []
+    original = cca_module._whiten
+    monkeypatch.setattr(cca_module, "_whiten",
+                        lambda lx, sxy, ly: calls.append(sxy.shape) or original(lx, sxy, ly))
+    reps = _reps(rng, 80)
+    rows = _run(reps, _tasks(reps, ["mean_cca", "mean_sq_cca"]), CrossMoments())
+    assert len(rows) == 18 and len(calls) == 9  # one W per pair for both measures
+    for r in rows:
+        (ka, kb) = r["pair"]
+        single = repscope.measure(r["measure"])(reps[ka], reps[kb])
+        assert r["value"] == pytest.approx(single, rel=1e-12)
+
+
+def test_memoised_arrays_are_evicted_beyond_the_budget_scalars_kept(rng, monkeypatch):
+    import repscope.allpairs as allpairs
+
+    table = CrossMoments()
+    ps = [repscope.measure("cka").prepare(rng.normal(size=(20, 3))) for _ in range(4)]
+    for i, p in enumerate(ps):
+        table.register(("m", i), p)
+    monkeypatch.setattr(allpairs, "MEMO_BUDGET", 3 * 800)  # three 10 × 10 float64 arrays
+    calls: list[int] = []
+
+    def array(i: int):
+        return lambda: calls.append(i) or np.full((10, 10), float(i))
+
+    for i in range(1, 4):
+        table.memo(ps[0], ps[i], 0, "arr", array(i))
+        table.memo(ps[0], ps[i], 0, "scalar", lambda: np.float64(7.0))
+    table.memo(ps[1], ps[2], 0, "arr", array(9))  # a fourth array evicts the oldest
+    assert calls == [1, 2, 3, 9]
+    assert table.memo(ps[1], ps[0], 0, "arr", array(1))[0, 0] == 1.0  # recomputed
+    assert table.memo(ps[3], ps[0], 0, "arr", array(3))[0, 0] == 3.0  # still kept
+    assert calls == [1, 2, 3, 9, 1]
+    assert all(table.memo(ps[0], ps[i], 0, "scalar", lambda: np.float64(-1.0)) == 7.0
+               for i in range(1, 4))

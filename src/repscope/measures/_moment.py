@@ -255,7 +255,8 @@ class MomentMeasure(Measure):
         self, px: Prepared, py: Prepared, mixed: bool, name: str, compute: Callable[[], Any]
     ) -> Any:
         """``compute()``, or its memoised value for this pair (``name`` must denote a
-        quantity that is the same for ``(px, py)`` and ``(py, px)``)."""
+        quantity that is the same for ``(px, py)`` and ``(py, px)``, or one whose
+        every use is invariant to transposing it)."""
         if self.pair_memo is None:
             return compute()
         return self.pair_memo(px, py, self.mixed_block if mixed else 0, name, compute)

@@ -336,7 +336,11 @@ class CCAMeasure(MomentMeasure):
             lx, ly = (self._covariance_factor(p, "inverse_cholesky", _inverse_cholesky)
                       for p in (px, py))
             if lx is not None and ly is not None:
-                return self._reduce_whitened(_whiten(lx, self._cross_moment(px, py), ly))
+                # W, or Wᵀ for the reversed pair: both reductions (its singular values,
+                # ‖W‖_F) are the same for the transpose; a grid computes W once per pair
+                w = self._pair_value(px, py, False, "whitened_cross",
+                                     lambda: _whiten(lx, self._cross_moment(px, py), ly))
+                return self._reduce_whitened(w)
         mom = self._moments(px, py)
         # the range basis is cached under the name regression R² uses, so a grid with
         # both decomposes each covariance once
