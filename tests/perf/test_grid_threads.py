@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -219,26 +220,38 @@ class _nothing:
         return None
 
 
-def test_prepared_cached_computes_once_across_threads():
-    p = Prepared(np.zeros((5, 2)))
-    calls: list[int] = []
-    barrier = threading.Barrier(8)
-    results: list[Any] = []
+def _together(n: int, work: Callable[[int], Any]) -> list[Any]:
+    """``work(i)`` for i < n in n threads released at once (a barrier); results in order."""
+    barrier = threading.Barrier(n)
+    results: list[Any] = [None] * n
 
-    def compute() -> float:
-        calls.append(1)
-        time.sleep(0.05)
-        return 3.0
-
-    def work() -> None:
+    def run(i: int) -> None:
         barrier.wait()
-        results.append(p.cached("x", compute))
+        results[i] = work(i)
 
-    threads = [threading.Thread(target=work) for _ in range(8)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return results
+
+
+def _slow(value: float, calls: list[int]) -> Callable[[], float]:
+    """A computation that counts its calls and takes long enough for the threads to meet."""
+
+    def compute() -> float:
+        calls.append(1)
+        time.sleep(0.05)
+        return value
+
+    return compute
+
+
+def test_prepared_cached_computes_once_across_threads():
+    p = Prepared(np.zeros((5, 2)))
+    calls: list[int] = []
+    results = _together(8, lambda i: p.cached("x", _slow(3.0, calls)))
     assert calls == [1] and results == [3.0] * 8
     assert p.cached("none", lambda: None) is None and "none" in p.cache
 
@@ -257,22 +270,10 @@ def test_cross_table_memo_computes_once_across_threads():
     table.register(("a", 0), pa)
     table.register(("b", 0), pb)
     calls: list[int] = []
-    barrier = threading.Barrier(6)
-    results: list[Any] = []
 
-    def compute() -> float:
-        calls.append(1)
-        time.sleep(0.05)
-        return 11.0
-
-    def work(i: int) -> None:
-        barrier.wait()
+    def work(i: int) -> Any:
         x, y = (pa, pb) if i % 2 else (pb, pa)  # the memo is shared by both orders
-        results.append(table.memo(x, y, 0, "nuc", compute))
+        return table.memo(x, y, 0, "nuc", _slow(11.0, calls))
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert calls == [1] and results == [11.0] * 6
+    assert _together(6, work) == [11.0] * 6
+    assert calls == [1]
