@@ -451,6 +451,8 @@ class CrossMoments:
         if not shape:
             return
         self._derived_bytes += _nbytes(value)
+        if self._derived_bytes <= MEMO_BUDGET:
+            return
         for old in list(self._derived):
             if self._derived_bytes <= MEMO_BUDGET or old == key:
                 break
