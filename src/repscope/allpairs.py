@@ -462,13 +462,13 @@ class CrossMoments:
                 self._derived_bytes -= _nbytes(dropped)
 
     def _put(self, key: tuple[RepKey, RepKey, int], value: Array) -> None:
-        size = 8 * int(value.shape[0]) * int(value.shape[1])
+        size = _nbytes(value)
         self._store[key] = value
         self._bytes += size
         self.pairs += 1
         while self._bytes > self.budget and len(self._store) > 1:
             _, old = self._store.popitem(last=False)
-            self._bytes -= 8 * int(old.shape[0]) * int(old.shape[1])
+            self._bytes -= _nbytes(old)
 
 
 def _precision_tag(m: MomentMeasure, p: Prepared, mixed: bool) -> int:
