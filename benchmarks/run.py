@@ -303,7 +303,7 @@ def peak_rss() -> int:
 
 def stream_worker(px: str, py: str, precision: str) -> None:
     """Child process: stream CKA from the files, print value, seconds and peak RSS."""
-    from repscope import streaming
+    from repscope.engine import streaming
 
     t = time.perf_counter()
     mom = streaming.moments(px, py, measures="cka", precision=precision)

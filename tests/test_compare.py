@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 import repscope
-from repscope import stats
-from repscope.comparison import DEFAULT_MEASURES, RESULT_COLUMNS, ResultTable, compare
-from repscope.errors import InputShapeError, InvalidParameterError
+from repscope import inference
+from repscope.core.errors import InputShapeError, InvalidParameterError
+from repscope.engine.compare import DEFAULT_MEASURES, compare
+from repscope.engine.table import RESULT_COLUMNS, ResultTable
 from repscope.measures.base import Measure, Prepared
-from repscope.metadata import MeasureInfo
+from repscope.measures.metadata import MeasureInfo
 
 
 def related(rng: np.random.Generator, n: int = 60, dx: int = 6, dy: int = 5, noise: float = 0.5):
@@ -29,7 +30,7 @@ def test_values_equal_direct_calls(rng):
     res = compare(x, y, specs)
     assert len(res) == 4
     for row, spec in zip(res, specs):
-        m = stats.resolve_measure(spec)
+        m = inference.resolve_measure(spec)
         assert row["measure"] == m.info.name
         assert row["params"] == m.params
         assert row["value"] == pytest.approx(m(x, y), rel=1e-12)
@@ -63,10 +64,10 @@ def test_mapping_and_single_specs(rng):
 
 def test_statistics_columns_match_the_stats_functions(rng):
     x, y = related(rng, 50, 5, 4, noise=1.5)
-    st = stats.Stats(n_permutations=30, n_boot=20, heldout=True, level=0.9)
+    st = inference.Stats(n_permutations=30, n_boot=20, heldout=True, level=0.9)
     res = compare(x, y, ["cka", "mean_cca"], stats=st, seed=3)
-    pt = stats.permutation_test("cka", x, y, 30, seed=3)
-    bs = stats.bootstrap_ci("cka", x, y, 20, seed=3, level=0.9)
+    pt = inference.permutation_test("cka", x, y, 30, seed=3)
+    bs = inference.bootstrap_ci("cka", x, y, 20, seed=3, level=0.9)
     row = res["cka"]
     assert row["pvalue"] == pt.pvalue
     assert row["calibrated"] == pytest.approx(pt.calibrated)
@@ -75,7 +76,7 @@ def test_statistics_columns_match_the_stats_functions(rng):
     assert (row["ci_low"], row["ci_high"]) == pytest.approx(tuple(bs.confidence_interval))
     assert row["heldout"] is None  # cka has no held-out form
     assert row["stats_seconds"] > 0
-    ho = stats.heldout("mean_cca", x, y, seed=3)
+    ho = inference.heldout("mean_cca", x, y, seed=3)
     assert res["mean_cca"]["heldout"] == pytest.approx(ho.statistic)
 
 

@@ -18,8 +18,8 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 import repscope  # noqa: E402
-from repscope.allpairs import grid  # noqa: E402
-from repscope.distributed import (  # noqa: E402
+from repscope.core.errors import InvalidParameterError, RepscopeError  # noqa: E402
+from repscope.engine.distributed import (  # noqa: E402
     MemmapSource,
     ZarrSource,
     _chunk_flags,
@@ -34,9 +34,9 @@ from repscope.distributed import (  # noqa: E402
     plan_tiles,
     source_of,
 )
-from repscope.errors import InvalidParameterError, RepscopeError  # noqa: E402
-from repscope.moments import SecondMoments  # noqa: E402
-from repscope.results import ResultsDB  # noqa: E402
+from repscope.engine.grid import grid  # noqa: E402
+from repscope.measures.moments import SecondMoments  # noqa: E402
+from repscope.storage.results_db import ResultsDB  # noqa: E402
 
 #: second-moment measures (chunked statistics on the workers) and others (blocks)
 MOMENT = ["cka", "hsic", "procrustes", "nbs", "mean_cca", "svcca", "linear_regression"]
@@ -270,7 +270,7 @@ def test_plan_tiles_covers_every_pair_once():
 def test_repscope_run_dask_local_end_to_end(tmp_path: Path, monkeypatch):
     from typer.testing import CliRunner
 
-    import repscope.distributed as rd
+    import repscope.engine.distributed as rd
     from repscope.cli.main import app
 
     calls: list[set[type]] = []

@@ -15,13 +15,14 @@ import numpy as np
 import pytest
 
 import repscope
-from repscope import stats
-from repscope.allpairs import grid, pair_list
-from repscope.comparison import compare
-from repscope.errors import InputShapeError, InvalidParameterError
+from repscope import inference
+from repscope.core.errors import InputShapeError, InvalidParameterError
+from repscope.engine.compare import compare
+from repscope.engine.grid import grid
+from repscope.engine.tasks import pair_list
 from repscope.measures.base import Measure, Prepared
-from repscope.metadata import MeasureInfo
-from repscope.results import ResultsDB
+from repscope.measures.metadata import MeasureInfo
+from repscope.storage.results_db import ResultsDB
 
 
 def make_reps(rng, models=("m0", "m1", "m2"), layers=(0, 1), n=30, d=4):
@@ -214,7 +215,7 @@ def test_statistics_in_the_grid_match_compare(rng):
     for r, q in zip(table, ref):
         for c in ("value", "pvalue", "calibrated", "ci_low", "ci_high"):
             assert r[c] == pytest.approx(q[c], rel=1e-12), c
-    assert table[0]["pvalue"] == stats.permutation_test("cka", x, y, 20, seed=5).pvalue
+    assert table[0]["pvalue"] == inference.permutation_test("cka", x, y, 20, seed=5).pvalue
 
 
 def test_db_rows_resume_and_extend(rng, tmp_path):
@@ -237,9 +238,9 @@ SCRIPT = textwrap.dedent(
     """
     import sys, time
     import numpy as np
-    from repscope.allpairs import grid
+    from repscope.engine.grid import grid
     from repscope.measures.base import Measure
-    from repscope.metadata import MeasureInfo
+    from repscope.measures.metadata import MeasureInfo
 
     db, counter = sys.argv[1], sys.argv[2]
 

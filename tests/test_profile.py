@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import repscope
-from repscope.errors import InputShapeError, InvalidParameterError
-from repscope.invariance_profile import CLASS_ORDER, InvarianceProfile, Thresholds, profile
+from repscope.core.errors import InputShapeError, InvalidParameterError
+from repscope.inference.profile import CLASS_ORDER, InvarianceProfile, Thresholds, profile
 
 
 def orthogonal(d: int, rng: np.random.Generator) -> np.ndarray:

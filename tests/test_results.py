@@ -1,4 +1,4 @@
-"""Tests of repscope.results: the SQLite results database."""
+"""Tests of repscope.storage.results_db: the SQLite results database."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 import repscope
-from repscope import results
-from repscope.errors import InvalidParameterError, RepscopeError
-from repscope.results import COLUMNS, KEY_COLUMNS, ResultKey, ResultsDB, canonical_json
+from repscope.core.errors import InvalidParameterError, RepscopeError
+from repscope.storage import results_db as results
+from repscope.storage.results_db import COLUMNS, KEY_COLUMNS, ResultKey, ResultsDB, canonical_json
 
 
 def row(**kw):

@@ -1,4 +1,4 @@
-"""Tests of repscope.stats: permutation tests, null calibration, bootstrap, held-out fits."""
+"""Tests of repscope.inference: permutation tests, null calibration, bootstrap, held-out fits."""
 
 from __future__ import annotations
 
@@ -12,16 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import repscope
-from repscope import stats
-from repscope.errors import (
+from repscope import inference
+from repscope.core.errors import (
     DegenerateInputError,
     InputShapeError,
     InvalidParameterError,
     RepscopeError,
 )
+from repscope.core.validation import warn_degenerate
+from repscope.inference.heldout_fits import range_eig_data
+from repscope.inference.resampling import with_rows
 from repscope.measures.base import Measure, Prepared
-from repscope.metadata import MeasureInfo
-from repscope.validation import warn_degenerate
+from repscope.measures.metadata import MeasureInfo
 
 
 def related(rng: np.random.Generator, n: int = 60, dx: int = 6, dy: int = 5, noise: float = 0.5):
@@ -53,7 +55,7 @@ def reference_null(name: str, x, y, m: int, seed: int, **params) -> np.ndarray:
 )
 def test_permutation_null_matches_recomputation(name, params, n, d, rng):
     x, y = related(rng, n, d, d)
-    res = stats.permutation_test((name, params), x, y, 30, seed=7)
+    res = inference.permutation_test((name, params), x, y, 30, seed=7)
     ref = reference_null(name, x, y, 30, 7, **params)
     np.testing.assert_allclose(res.null_distribution, ref, rtol=1e-9, atol=1e-12)
     assert res.statistic == pytest.approx(repscope.measure(name, **params)(x, y), rel=1e-12)
@@ -62,7 +64,7 @@ def test_permutation_null_matches_recomputation(name, params, n, d, rng):
 def test_pvalue_formula_similarity_and_distance(rng):
     x, y = related(rng, 30, 4, 4, noise=3.0)  # weak relation: p well inside (0, 1)
     for name in ("cka", "procrustes"):
-        res = stats.permutation_test(name, x, y, 99, seed=3)
+        res = inference.permutation_test(name, x, y, 99, seed=3)
         null = reference_null(name, x, y, 99, 3)
         if res.kind == "similarity":
             b = np.sum(null >= res.statistic)
@@ -77,11 +79,11 @@ def test_pvalue_formula_similarity_and_distance(rng):
 def test_related_data_gets_smallest_pvalue_both_kinds(rng):
     x, y = related(rng, 80, 5, 5, noise=0.2)
     for name in ("cka", "procrustes", "mutual_knn"):
-        res = stats.permutation_test(name, x, y, 49, seed=0)
+        res = inference.permutation_test(name, x, y, 49, seed=0)
         assert res.pvalue == pytest.approx(1 / 50), name
-        other = stats.permutation_test(name, x, y, 49, seed=0, alternative="less_similar")
+        other = inference.permutation_test(name, x, y, 49, seed=0, alternative="less_similar")
         assert other.pvalue == pytest.approx(1.0), name
-        two = stats.permutation_test(name, x, y, 49, seed=0, alternative="two-sided")
+        two = inference.permutation_test(name, x, y, 49, seed=0, alternative="two-sided")
         assert two.pvalue == pytest.approx(2 / 50), name
 
 
@@ -90,7 +92,7 @@ def test_pvalues_roughly_uniform_under_the_null():
     ps = []
     for _ in range(40):
         x, y = rng.normal(size=(25, 3)), rng.normal(size=(25, 3))
-        ps.append(stats.permutation_test("cka", x, y, 39, seed=rng).pvalue)
+        ps.append(inference.permutation_test("cka", x, y, 39, seed=rng).pvalue)
     ps = np.array(ps)
     assert 0.02 < np.mean(ps <= 0.25) < 0.45
     assert 0.3 < ps.mean() < 0.7
@@ -99,10 +101,10 @@ def test_pvalues_roughly_uniform_under_the_null():
 def test_permutation_test_seed_reproducible_and_torch_matches_numpy(rng):
     torch = pytest.importorskip("torch")
     x, y = related(rng, 30, 4, 3)
-    a = stats.permutation_test("cka", x, y, 20, seed=5)
-    b = stats.permutation_test("cka", x, y, 20, seed=5)
+    a = inference.permutation_test("cka", x, y, 20, seed=5)
+    b = inference.permutation_test("cka", x, y, 20, seed=5)
     np.testing.assert_array_equal(a.null_distribution, b.null_distribution)
-    t = stats.permutation_test("cka", torch.from_numpy(x), torch.from_numpy(y), 20, seed=5)
+    t = inference.permutation_test("cka", torch.from_numpy(x), torch.from_numpy(y), 20, seed=5)
     np.testing.assert_allclose(t.null_distribution, a.null_distribution, rtol=1e-10)
     assert t.pvalue == a.pvalue
 
@@ -113,14 +115,14 @@ def test_permute_prepared_fast_path_equals_exact(rng):
         px, py = m.prepare(x), m.prepare(y)
         m.compare_prepared(px, py)  # fills lazy caches (Gram, kernels)
         perm = rng.permutation(15)
-        fast = stats.permute_prepared(m, py, perm)
+        fast = inference.permute_prepared(m, py, perm)
         assert fast.cache, "cached quantities should be carried over, not dropped"
-        exact = stats.permute_prepared(m, py, perm, exact=True)
+        exact = inference.permute_prepared(m, py, perm, exact=True)
         assert float(m.compare_prepared(px, fast)) == pytest.approx(
             float(m.compare_prepared(px, exact)), rel=1e-10
         )
     with pytest.raises(InputShapeError):
-        stats.permute_prepared(m, py, np.arange(3))
+        inference.permute_prepared(m, py, np.arange(3))
 
 
 class _WrongCacheMeasure(Measure):
@@ -143,7 +145,7 @@ class _WrongCacheMeasure(Measure):
 def test_inconsistent_cache_falls_back_to_exact_and_warns(rng):
     x, y = related(rng, 30, 3, 3, noise=0.1)
     m = _WrongCacheMeasure()
-    res = stats.permutation_test(m, x, y, 20, seed=1)
+    res = inference.permutation_test(m, x, y, 20, seed=1)
     g = np.random.default_rng(1)
     ref = [float(np.corrcoef(x[:, 0], y[g.permutation(30), 0])[0, 1]) for _ in range(20)]
     np.testing.assert_allclose(res.null_distribution, ref, rtol=1e-12)
@@ -153,27 +155,27 @@ def test_inconsistent_cache_falls_back_to_exact_and_warns(rng):
 def test_permutation_test_bad_arguments(rng):
     x, y = related(rng)
     with pytest.raises(InvalidParameterError):
-        stats.permutation_test("cka", x, y, 0)
+        inference.permutation_test("cka", x, y, 0)
     with pytest.raises(InvalidParameterError):
-        stats.permutation_test("cka", x, y, 10, alternative="greater")
+        inference.permutation_test("cka", x, y, 10, alternative="greater")
     with pytest.raises(InvalidParameterError):
-        stats.permutation_test(42, x, y, 10)
+        inference.permutation_test(42, x, y, 10)
     with pytest.raises(InputShapeError):
-        stats.permutation_test("cka", x, y[:-1], 10)
+        inference.permutation_test("cka", x, y[:-1], 10)
     with pytest.raises(repscope.UnknownMeasureError):
-        stats.permutation_test("no_such_measure", x, y, 10)
+        inference.permutation_test("no_such_measure", x, y, 10)
 
 
 def test_progress_bar_does_not_change_results(rng, capsys):
     x, y = related(rng, 30, 3, 3)
-    a = stats.permutation_test("cka", x, y, 10, seed=2, progress=True)
-    b = stats.permutation_test("cka", x, y, 10, seed=2)
+    a = inference.permutation_test("cka", x, y, 10, seed=2, progress=True)
+    b = inference.permutation_test("cka", x, y, 10, seed=2)
     np.testing.assert_array_equal(a.null_distribution, b.null_distribution)
 
 
 def test_degeneracy_warnings_are_captured(rng):
     x, y = rng.normal(size=(10, 12)), rng.normal(size=(10, 12))
-    res = stats.permutation_test("mean_cca", x, y, 10, seed=0)
+    res = inference.permutation_test("mean_cca", x, y, 10, seed=0)
     assert any(w.startswith("DegeneracyWarning") for w in res.warnings)
     # CCA is trivially 1 for every permutation: calibration is undefined, not NaN
     assert res.calibrated is None
@@ -182,22 +184,22 @@ def test_degeneracy_warnings_are_captured(rng):
 
 # ------------------------------------------------------------- calibration
 def test_null_calibration_by_hand():
-    cal = stats.null_calibration(0.6, [0.1, 0.2, 0.3], identity=1.0, kind="similarity")
+    cal = inference.null_calibration(0.6, [0.1, 0.2, 0.3], identity=1.0, kind="similarity")
     assert cal.null_mean == pytest.approx(0.2)
     assert cal.null_sd == pytest.approx(0.1)
     assert cal.calibrated == pytest.approx(0.5)
     assert cal.zscore == pytest.approx(4.0)
-    cal = stats.null_calibration(0.2, [1.0, 1.2, 1.4], identity=0.0, kind="distance")
+    cal = inference.null_calibration(0.2, [1.0, 1.2, 1.4], identity=0.0, kind="distance")
     assert cal.calibrated == pytest.approx(1 - 0.2 / 1.2)
     assert cal.zscore == pytest.approx(5.0)  # positive = more similar than chance
-    flat = stats.null_calibration(1.0, [1.0, 1.0], identity=1.0, kind="similarity")
+    flat = inference.null_calibration(1.0, [1.0, 1.0], identity=1.0, kind="similarity")
     assert flat.calibrated is None and flat.zscore is None and flat.note
-    nan_id = stats.null_calibration(3.0, [1.0, 2.0], identity=None, kind="similarity")
+    nan_id = inference.null_calibration(3.0, [1.0, 2.0], identity=None, kind="similarity")
     assert nan_id.calibrated is None and nan_id.zscore is not None
     with pytest.raises(InvalidParameterError):
-        stats.null_calibration(1.0, [1.0], identity=1.0, kind="similarity")
+        inference.null_calibration(1.0, [1.0], identity=1.0, kind="similarity")
     with pytest.raises(InvalidParameterError):
-        stats.null_calibration(1.0, [1.0, 2.0], identity=1.0, kind="other")
+        inference.null_calibration(1.0, [1.0, 2.0], identity=1.0, kind="other")
 
 
 @settings(max_examples=40, deadline=None)
@@ -210,8 +212,8 @@ def test_null_calibration_by_hand():
 def test_calibration_invariant_to_affine_rescaling(value, null, a, b):
     null = np.array(null)
     ident = float(null.max()) + 1.0
-    c1 = stats.null_calibration(value, null, identity=ident, kind="similarity")
-    c2 = stats.null_calibration(a * value + b, a * null + b, identity=a * ident + b,
+    c1 = inference.null_calibration(value, null, identity=ident, kind="similarity")
+    c2 = inference.null_calibration(a * value + b, a * null + b, identity=a * ident + b,
                                 kind="similarity")
     assert c1.calibrated == pytest.approx(c2.calibrated, rel=1e-6, abs=1e-6)
 
@@ -219,7 +221,7 @@ def test_calibration_invariant_to_affine_rescaling(value, null, a, b):
 def test_identical_inputs_calibrate_to_one(rng):
     x, _ = related(rng, 40, 5, 5)
     for name in ("cka", "procrustes", "mutual_knn"):
-        res = stats.permutation_test(name, x, x, 20, seed=0)
+        res = inference.permutation_test(name, x, x, 20, seed=0)
         assert res.calibrated == pytest.approx(1.0), name
 
 
@@ -232,7 +234,7 @@ def test_calibrated_score_removes_small_n_inflation(name):
         r, c = [], []
         for _ in range(8):
             x, y = rng.normal(size=(n, d)), rng.normal(size=(n, d))
-            res = stats.permutation_test(name, x, y, 60, seed=rng)
+            res = inference.permutation_test(name, x, y, 60, seed=rng)
             r.append(res.statistic)
             c.append(res.calibrated)
         raw[(n, d)], cal[(n, d)] = np.mean(r), np.mean(c)
@@ -243,17 +245,17 @@ def test_calibrated_score_removes_small_n_inflation(name):
 
 def test_calibrated_score_helper(rng):
     x, y = related(rng, 50, 4, 4, noise=0.3)
-    v = stats.calibrated_score("cka", x, y, 30, seed=1)
-    assert v == stats.permutation_test("cka", x, y, 30, seed=1).calibrated
+    v = inference.calibrated_score("cka", x, y, 30, seed=1)
+    assert v == inference.permutation_test("cka", x, y, 30, seed=1).calibrated
     assert 0.3 < v <= 1.0
     with pytest.raises(RepscopeError):
-        stats.calibrated_score("hsic", x, y, 10, seed=1)  # no identity value
+        inference.calibrated_score("hsic", x, y, 10, seed=1)  # no identity value
 
 
 # ------------------------------------------------------------- bootstrap
 def test_percentile_bootstrap_matches_hand_computation(rng):
     x, y = related(rng, 40, 4, 3)
-    res = stats.bootstrap_ci("procrustes", x, y, 50, level=0.9, seed=9)
+    res = inference.bootstrap_ci("procrustes", x, y, 50, level=0.9, seed=9)
     g = np.random.default_rng(9)
     m = repscope.measure("procrustes")
     vals = []
@@ -274,7 +276,7 @@ def test_bootstrap_agrees_with_scipy(method):
     rng = np.random.default_rng(3)
     x = rng.normal(size=80)
     y = 0.6 * x + rng.normal(size=80)
-    ours = stats.bootstrap_ci("cka", x[:, None], y[:, None], 2000, seed=1, method=method)
+    ours = inference.bootstrap_ci("cka", x[:, None], y[:, None], 2000, seed=1, method=method)
     ref = scipy.stats.bootstrap(
         (x, y), lambda a, b: scipy.stats.pearsonr(a, b)[0] ** 2, paired=True, vectorized=False,
         n_resamples=2000, method="BCa" if method == "bca" else "percentile",
@@ -287,8 +289,8 @@ def test_bootstrap_agrees_with_scipy(method):
 
 def test_bca_corrects_a_skewed_statistic_differently(rng):
     x, y = related(rng, 40, 3, 3, noise=1.0)
-    pct = stats.bootstrap_ci("cka", x, y, 300, seed=0)
-    bca = stats.bootstrap_ci("cka", x, y, 300, seed=0, method="bca")
+    pct = inference.bootstrap_ci("cka", x, y, 300, seed=0)
+    bca = inference.bootstrap_ci("cka", x, y, 300, seed=0, method="bca")
     np.testing.assert_array_equal(pct.bootstrap_distribution, bca.bootstrap_distribution)
     assert pct.confidence_interval != bca.confidence_interval
 
@@ -309,9 +311,9 @@ class _SampleWeightMeasure(Measure):
 def test_per_sample_parameters_follow_the_resampled_rows(rng):
     x = rng.integers(0, 5, size=(30, 2)).astype(float)
     m = _SampleWeightMeasure(tags=x[:, 0].copy())
-    res = stats.bootstrap_ci(m, x, x, 40, seed=0)
+    res = inference.bootstrap_ci(m, x, x, 40, seed=0)
     assert np.all(res.bootstrap_distribution == 1.0)
-    ho_rows = stats._with_rows(m, ["tags"], np.array([3, 1]))
+    ho_rows = with_rows(m, ["tags"], np.array([3, 1]))
     np.testing.assert_array_equal(ho_rows.params["tags"], x[[3, 1], 0])
 
 
@@ -331,17 +333,17 @@ class _FragileMeasure(Measure):
 def test_bootstrap_raises_when_most_resamples_fail(rng):
     x = rng.normal(size=(30, 2))
     with pytest.raises(RepscopeError, match="bootstrap resamples"):
-        stats.bootstrap_ci(_FragileMeasure(), x, x, 20, seed=0)
+        inference.bootstrap_ci(_FragileMeasure(), x, x, 20, seed=0)
 
 
 def test_bootstrap_bad_arguments(rng):
     x, y = related(rng)
     with pytest.raises(InvalidParameterError):
-        stats.bootstrap_ci("cka", x, y, 1)
+        inference.bootstrap_ci("cka", x, y, 1)
     with pytest.raises(InvalidParameterError):
-        stats.bootstrap_ci("cka", x, y, 10, level=1.5)
+        inference.bootstrap_ci("cka", x, y, 10, level=1.5)
     with pytest.raises(InvalidParameterError):
-        stats.bootstrap_ci("cka", x, y, 10, method="studentized")
+        inference.bootstrap_ci("cka", x, y, 10, method="studentized")
 
 
 # ------------------------------------------------------------- held-out
@@ -360,7 +362,7 @@ def reference_heldout_cca(xtr, ytr, xte, yte) -> np.ndarray:
 
 def test_heldout_cca_matches_generalised_eigenproblem(rng):
     x, y = related(rng, 120, 5, 4, noise=0.8)
-    res = stats.heldout("mean_cca", x, y, test_fraction=0.25, seed=4)
+    res = inference.heldout("mean_cca", x, y, test_fraction=0.25, seed=4)
     order = np.random.default_rng(4).permutation(120)
     test, train = np.sort(order[:30]), np.sort(order[30:])
     ref = reference_heldout_cca(x[train], y[train], x[test], y[test])
@@ -368,14 +370,14 @@ def test_heldout_cca_matches_generalised_eigenproblem(rng):
     assert res.statistic == pytest.approx(ref.mean())
     assert (res.n_train, res.n_test) == (90, 30)
     assert res.in_sample == pytest.approx(repscope.measure("mean_cca")(x, y))
-    sq = stats.heldout("mean_sq_cca", x, y, test_fraction=0.25, seed=4)
+    sq = inference.heldout("mean_sq_cca", x, y, test_fraction=0.25, seed=4)
     assert sq.statistic == pytest.approx(np.mean(np.clip(ref, 0, None) ** 2))
 
 
 def test_heldout_removes_inflation_when_d_is_close_to_n():
     rng = np.random.default_rng(8)
     x, y = rng.normal(size=(40, 34)), rng.normal(size=(40, 34))
-    res = stats.heldout("mean_cca", x, y, seed=0, n_splits=4)
+    res = inference.heldout("mean_cca", x, y, seed=0, n_splits=4)
     assert res.in_sample > 0.9  # in-sample CCA is inflated towards 1
     assert abs(res.statistic) < 0.15  # the held-out value is not
     assert res.split_values.shape == (4,)
@@ -385,19 +387,19 @@ def test_heldout_exact_linear_relation_generalises(rng):
     x = rng.normal(size=(100, 5))
     a = rng.normal(size=(5, 5))
     for name in ("mean_cca", "mean_sq_cca", "svcca", "ridge_cca", "pwcca", "linear_regression"):
-        res = stats.heldout(name, x, x @ a, seed=1)
+        res = inference.heldout(name, x, x @ a, seed=1)
         assert res.statistic == pytest.approx(1.0, abs=1e-8) or name == "ridge_cca", name
     # ridge shrinkage changes the directions, yet the exact relation still correlates highly
-    assert stats.heldout("ridge_cca", x, x @ a, seed=1).statistic > 0.9
+    assert inference.heldout("ridge_cca", x, x @ a, seed=1).statistic > 0.9
 
 
 def test_heldout_special_cases_reduce_to_mean_cca(rng):
     x, y = related(rng, 100, 5, 4, noise=1.0)
-    base = stats.heldout("mean_cca", x, y, seed=2).statistic
-    assert stats.heldout(("ridge_cca", {"reg": 0.0}), x, y, seed=2).statistic == pytest.approx(
+    base = inference.heldout("mean_cca", x, y, seed=2).statistic
+    assert inference.heldout(("ridge_cca", {"reg": 0.0}), x, y, seed=2).statistic == pytest.approx(
         base, abs=1e-9
     )
-    assert stats.heldout(("svcca", {"var_fraction": 1.0}), x, y, seed=2).statistic == (
+    assert inference.heldout(("svcca", {"var_fraction": 1.0}), x, y, seed=2).statistic == (
         pytest.approx(base, abs=1e-9)
     )
 
@@ -406,7 +408,7 @@ def test_heldout_linear_regression_matches_sklearn(rng):
     sk_lm = pytest.importorskip("sklearn.linear_model")
     sk_metrics = pytest.importorskip("sklearn.metrics")
     x, y = related(rng, 80, 6, 3, noise=1.0)
-    res = stats.heldout("linear_regression", x, y, test_fraction=0.3, seed=6)
+    res = inference.heldout("linear_regression", x, y, test_fraction=0.3, seed=6)
     order = np.random.default_rng(6).permutation(80)
     test, train = np.sort(order[:24]), np.sort(order[24:])
     pred = sk_lm.LinearRegression().fit(x[train], y[train]).predict(x[test])
@@ -417,45 +419,45 @@ def test_heldout_linear_regression_matches_sklearn(rng):
 def test_heldout_errors(rng):
     x, y = related(rng)
     with pytest.raises(InvalidParameterError, match="no held-out form"):
-        stats.heldout("cka", x, y)
+        inference.heldout("cka", x, y)
     with pytest.raises(InvalidParameterError):
-        stats.heldout("mean_cca", x, y, test_fraction=1.0)
+        inference.heldout("mean_cca", x, y, test_fraction=1.0)
     with pytest.raises(InvalidParameterError):
-        stats.heldout("mean_cca", x[:5], y[:5], test_fraction=0.2)
-    assert stats.supports_heldout("mean_cca") and not stats.supports_heldout("cka")
-    assert "linear_regression" in stats.heldout_measures()
+        inference.heldout("mean_cca", x[:5], y[:5], test_fraction=0.2)
+    assert inference.supports_heldout("mean_cca") and not inference.supports_heldout("cka")
+    assert "linear_regression" in inference.heldout_measures()
 
 
 # ------------------------------------------------------------- options
 def test_stats_parse():
-    assert not stats.Stats.parse(None).any
-    s = stats.Stats.parse("permutation")
-    assert s.n_permutations == stats.DEFAULT_PERMUTATIONS and s.n_boot == 0
-    s = stats.Stats.parse(["bootstrap", "heldout"])
-    assert s.n_boot == stats.DEFAULT_BOOTSTRAP and s.heldout and not s.n_permutations
-    s = stats.Stats.parse({"n_permutations": 7, "level": 0.9})
+    assert not inference.Stats.parse(None).any
+    s = inference.Stats.parse("permutation")
+    assert s.n_permutations == inference.DEFAULT_PERMUTATIONS and s.n_boot == 0
+    s = inference.Stats.parse(["bootstrap", "heldout"])
+    assert s.n_boot == inference.DEFAULT_BOOTSTRAP and s.heldout and not s.n_permutations
+    s = inference.Stats.parse({"n_permutations": 7, "level": 0.9})
     assert s.as_key() == {"n_permutations": 7, "alternative": "more_similar"}
-    assert stats.Stats.parse("all").as_key()["heldout"] is True
+    assert inference.Stats.parse("all").as_key()["heldout"] is True
     for bad in ("jackknife", True, 3, {"n_perm": 3}, {"n_boot": -1}, {"ci_method": "x"},
                 {"level": 0}, {"test_fraction": 1.2}, {"alternative": "up"}, {"n_splits": 0}):
         with pytest.raises(InvalidParameterError):
-            stats.Stats.parse(bad)
+            inference.Stats.parse(bad)
 
 
 def test_resolve_measure_forms():
     m = repscope.measure("cka", kernel="rbf")
-    assert stats.resolve_measure(m) is m
-    assert stats.resolve_measure(("cka", {"kernel": "rbf"})).params["kernel"] == "rbf"
-    assert stats.resolve_measure("procrustes").info.name == "procrustes"
+    assert inference.resolve_measure(m) is m
+    assert inference.resolve_measure(("cka", {"kernel": "rbf"})).params["kernel"] == "rbf"
+    assert inference.resolve_measure("procrustes").info.name == "procrustes"
     with pytest.raises(InvalidParameterError):
-        stats.resolve_measure(("cka", [1]))
+        inference.resolve_measure(("cka", [1]))
 
 
 @pytest.mark.parametrize("shape", [(30, 8), (12, 40)])
 def test_range_eigendecomposition_from_data(shape, rng):
     xc = rng.normal(size=shape)
     xc -= xc.mean(0)
-    v, w = stats._range_eig_data(xc)
+    v, w = range_eig_data(xc)
     rank = min(shape[0] - 1, shape[1])
     assert v.shape == (shape[1], rank) and np.all(np.diff(w) <= 0)
     np.testing.assert_allclose(xc.T @ xc @ v, v * w, atol=1e-8)
@@ -480,7 +482,7 @@ class _DuplicateWarning(Measure):
 
 def test_bootstrap_resample_warnings_are_summarised_once(rng):
     x, y = related(rng, 30, 2, 2)
-    res = stats.bootstrap_ci(_DuplicateWarning(), x, y, 20, seed=0)
+    res = inference.bootstrap_ci(_DuplicateWarning(), x, y, 20, seed=0)
     assert len(res.warnings) == 1
     assert "20 of 20 bootstrap resamples raised warnings" in res.warnings[0]
     assert "duplicated samples" in res.warnings[0]
@@ -490,9 +492,9 @@ def test_normal_interval_is_centred_on_the_estimate() -> None:
     rng = np.random.default_rng(3)
     x = rng.normal(size=(60, 80))  # d > n: resampled duplicates inflate CKA
     y = x @ rng.normal(size=(80, 70)) + rng.normal(size=(60, 70))
-    res = stats.bootstrap_ci("cka", x, y, n_boot=40, seed=0, method="normal")
+    res = inference.bootstrap_ci("cka", x, y, n_boot=40, seed=0, method="normal")
     lo, hi = res.confidence_interval
     assert lo < res.statistic < hi
     assert (hi - lo) / 2 == pytest.approx(1.959964 * res.standard_error, rel=1e-5)
-    pct = stats.bootstrap_ci("cka", x, y, n_boot=40, seed=0)
+    pct = inference.bootstrap_ci("cka", x, y, n_boot=40, seed=0)
     assert pct.confidence_interval.low > pct.statistic  # the failure mode "normal" avoids

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import (
+from repscope.core.errors import (
     DegeneracyWarning,
     DegenerateInputError,
     InputShapeError,
@@ -38,9 +38,9 @@ from .errors import (
     InsufficientSamplesError,
     RepscopeError,
 )
-from .measures.base import Measure
-from .metadata import Invariance
-from .registry import measure as _lookup
+from repscope.measures.base import Measure
+from repscope.measures.metadata import Invariance
+from repscope.measures.registry import measure as _lookup
 
 __all__ = [
     "ALL_CHECKS",

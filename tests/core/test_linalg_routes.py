@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import repscope
-from repscope._linalg import congruence_lower, nuclear_norm, singular_values
+from repscope.core.linalg import congruence_lower, nuclear_norm, singular_values
 
 
 def _random(shape: tuple[int, int], seed: int) -> np.ndarray:
@@ -83,7 +83,7 @@ def test_measures_reuse_per_representation_factors() -> None:
 
 
 def test_svcca_and_regression_share_one_decomposition_per_representation(monkeypatch) -> None:
-    import repscope._linalg as linalg
+    import repscope.core.linalg as linalg
 
     calls: list[tuple[int, ...]] = []
     original = linalg.psd_eigh
@@ -101,7 +101,7 @@ def test_svcca_and_regression_share_one_decomposition_per_representation(monkeyp
 
 @pytest.mark.parametrize("shape", [(7, 30), (30, 7), (16, 16)])
 def test_gram_eigenvalues_by_syrk_equal_the_symmetrised_gram(shape: tuple[int, int]) -> None:
-    from repscope._linalg import _gram_eigenvalues
+    from repscope.core.linalg import _gram_eigenvalues
 
     a = _random(shape, 5)
     for columns in (True, False):

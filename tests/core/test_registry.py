@@ -7,9 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 import repscope
-from repscope._array import namespace
 from repscope.cli.main import app
-from repscope.metadata import Invariance, MeasureInfo
+from repscope.core.arrays import namespace
+from repscope.measures.metadata import Invariance, MeasureInfo
 
 
 def test_lookup_and_params() -> None:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import repscope
-from repscope.validation import as_representation, check_pair, flatten_tokens
+from repscope.core.validation import as_representation, check_pair, flatten_tokens
 
 
 def test_promotes_to_float64(rng: np.random.Generator) -> None:
@@ -110,7 +110,7 @@ def test_finite_check_survives_overflowing_sums() -> None:
 
 
 def test_not_constant_check_looks_past_equal_first_rows() -> None:
-    from repscope.validation import check_not_constant
+    from repscope.core.validation import check_not_constant
 
     x = np.ones((6, 3))
     x[5, 1] = 2.0  # rows 0 and 1 equal: the full comparison decides

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
-from repscope.errors import RepscopeError, RepscopeWarning  # noqa: E402
+from repscope.core.errors import RepscopeError, RepscopeWarning  # noqa: E402
 from repscope.extract import (  # noqa: E402
     ExtractionError,
     UnknownLayerError,
@@ -31,7 +31,7 @@ from repscope.extract import (  # noqa: E402
     weights_hash,
 )
 from repscope.extract.hf import offline_env  # noqa: E402
-from repscope.store import ActivationStore  # noqa: E402
+from repscope.storage.activation_store import ActivationStore  # noqa: E402
 
 WORDS = (
     "[PAD] [UNK] [CLS] [SEP] the a cat dog sat on mat and ran far away quickly big small red "

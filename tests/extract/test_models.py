@@ -1,4 +1,4 @@
-"""Tests of repscope.models: the registry, split-zip assembly into the cache, real models.
+"""Tests of repscope.extract.pretrained: the registry, split-zip assembly into the cache, real models.
 
 The assembly is tested on tiny generated archives split into five fragments
 and installed as fake distributions (a ``*.dist-info`` folder with a RECORD on
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import repscope.models as models
-from repscope.errors import RepscopeError
-from repscope.models import (
+import repscope.extract.pretrained as models
+from repscope.core.errors import RepscopeError
+from repscope.extract.pretrained import (
     ModelAssemblyError,
     ModelInfo,
     ModelNotInstalledError,
@@ -301,7 +301,7 @@ def test_concurrent_processes(fake_model, tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""
         import sys
-        from repscope.models import assemble_split_zip
+        from repscope.extract.pretrained import assemble_split_zip
         print(assemble_split_zip({[str(p) for p in fake_model["parts"]]!r}, {str(dest)!r}))
         """
     )

@@ -14,14 +14,9 @@ import pytest
 import zarr
 
 import repscope
-from repscope.errors import InputShapeError, InputValueError
-from repscope.store import (
-    ActivationStore,
-    EntryExistsError,
-    EntryNotFoundError,
-    StoreError,
-    make_key,
-)
+from repscope.core.errors import InputShapeError, InputValueError
+from repscope.storage.activation_store import ActivationStore
+from repscope.storage.entry_writer import EntryExistsError, EntryNotFoundError, StoreError, make_key
 
 
 @pytest.fixture
@@ -186,7 +181,7 @@ def test_killed_writer_is_invisible_and_cleaned(tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""
         import os, numpy as np
-        from repscope.store import ActivationStore
+        from repscope.storage.activation_store import ActivationStore
         s = ActivationStore({str(path)!r})
         w = s.writer("victim", chunk_rows=4, model="m")
         for _ in range(5):

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from repscope.errors import RepscopeError  # noqa: E402
+from repscope.core.errors import RepscopeError  # noqa: E402
 from repscope.extract import (  # noqa: E402
     Activations,
     ExtractionError,
@@ -20,7 +20,8 @@ from repscope.extract import (  # noqa: E402
     list_layers,
     weights_hash,
 )
-from repscope.store import ActivationStore, EntryExistsError  # noqa: E402
+from repscope.storage.activation_store import ActivationStore  # noqa: E402
+from repscope.storage.entry_writer import EntryExistsError  # noqa: E402
 
 
 class SmallCNN(nn.Module):

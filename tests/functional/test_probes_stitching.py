@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import repscope
-from repscope.probes import fit_probe, probe_agreement, probe_grid
-from repscope.stitching import stitch, stitching_matrix
+from repscope.probing.probes import fit_probe, probe_agreement, probe_grid
+from repscope.probing.stitching import stitch, stitching_matrix
 from repscope.zoo.digits import DigitsMLP, accuracy, load_digits_data, train_digits_mlp
 
 

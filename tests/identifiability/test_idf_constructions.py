@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from repscope.cli.main import app
-from repscope.errors import InvalidParameterError
+from repscope.core.errors import InvalidParameterError
 from repscope.identifiability import circle_model, permuted_circle_pair, perturbed_models
 from repscope.identifiability.constructions import PAPER_PERMUTATION
 

@@ -10,7 +10,7 @@ import pytest
 from sklearn.cross_decomposition import CCA, PLSSVD
 
 import repscope
-from repscope.errors import DegenerateInputError, InputShapeError, InsufficientSamplesError
+from repscope.core.errors import DegenerateInputError, InputShapeError, InsufficientSamplesError
 from repscope.identifiability import (
     DiversityConditionError,
     MeanSVD,

@@ -12,7 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from repscope.cli.main import app
-from repscope.errors import InvalidParameterError, RepscopeError
+from repscope.core.errors import InvalidParameterError, RepscopeError
 from repscope.identifiability.experiments import width_sweep as ws
 from repscope.identifiability.experiments.perturbed import run_perturbed, summarize_perturbed
 from repscope.identifiability.experiments.synthetic import (

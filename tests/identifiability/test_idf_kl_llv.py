@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import entropy
 
-from repscope.errors import InputShapeError, InsufficientSamplesError, InvalidParameterError
+from repscope.core.errors import InputShapeError, InsufficientSamplesError, InvalidParameterError
 from repscope.identifiability import (
     DiversityConditionError,
     SoftmaxModel,

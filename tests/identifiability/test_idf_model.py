@@ -8,7 +8,7 @@ import torch
 from scipy.special import log_softmax as scipy_log_softmax
 
 import repscope
-from repscope.errors import (
+from repscope.core.errors import (
     DegenerateInputError,
     InputShapeError,
     InputValueError,

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from repscope.errors import DegeneracyWarning
+from repscope.core.errors import DegeneracyWarning
 from repscope.identifiability import (
     SoftmaxModel,
     circle_model,

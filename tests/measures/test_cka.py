@@ -14,16 +14,16 @@ from scipy.spatial.distance import pdist
 from sklearn.metrics.pairwise import rbf_kernel as sk_rbf_kernel
 
 import repscope
-from repscope.errors import (
+from repscope.core.errors import (
     DegeneracyWarning,
     DegenerateInputError,
     InsufficientSamplesError,
     InvalidParameterError,
 )
 from repscope.measures._kernels import rbf_kernel
-from repscope.moments import SecondMoments
+from repscope.measures.moments import SecondMoments
 
-pytestmark = pytest.mark.filterwarnings("ignore::repscope.errors.DegeneracyWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::repscope.core.errors.DegeneracyWarning")
 
 
 # ------------------------------------------------------------- references

@@ -11,7 +11,7 @@ from scipy.special import softmax
 from sklearn.metrics import cohen_kappa_score
 
 import repscope
-from repscope.errors import (
+from repscope.core.errors import (
     DegenerateInputError,
     InputShapeError,
     InputValueError,

@@ -12,7 +12,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import normalized_mutual_info_score
 
 import repscope
-from repscope.errors import DegeneracyWarning, InsufficientSamplesError, InvalidParameterError
+from repscope.core.errors import DegeneracyWarning, InsufficientSamplesError, InvalidParameterError
 from repscope.measures.information import kmeans_labels, normalized_mutual_information
 
 # same line data as the neighbourhood tests

@@ -9,10 +9,14 @@ from hypothesis import strategies as st
 from sklearn.neighbors import NearestNeighbors
 
 import repscope
-from repscope.errors import DegenerateInputError, InsufficientSamplesError, InvalidParameterError
+from repscope.core.errors import (
+    DegenerateInputError,
+    InsufficientSamplesError,
+    InvalidParameterError,
+)
 from repscope.measures import _knn
 from repscope.measures._knn import knn, neighbour_ranks, position_in, sq_distance_blocks
-from repscope.metadata import Invariance
+from repscope.measures.metadata import Invariance
 
 # Five samples on a line.  X-distances are all distinct, as are Y-distances.
 #   X = 0, 1, 3, 7, 15     2-NN lists (nearest first):

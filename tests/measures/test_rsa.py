@@ -10,7 +10,7 @@ from scipy.spatial.distance import cosine as cosine_distance
 from scipy.spatial.distance import pdist
 
 import repscope
-from repscope.errors import DegenerateInputError, InvalidParameterError
+from repscope.core.errors import DegenerateInputError, InvalidParameterError
 from repscope.measures import rsa as rsa_module
 from repscope.measures.rsa import (
     COMPARATORS,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy.spatial.distance import cdist
 
 import repscope
-from repscope.errors import (
+from repscope.core.errors import (
     DegeneracyWarning,
     DegenerateInputError,
     InsufficientSamplesError,

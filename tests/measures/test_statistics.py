@@ -9,7 +9,7 @@ import pytest
 from scipy.spatial.distance import pdist
 
 import repscope
-from repscope.errors import DegeneracyWarning, DegenerateInputError, InvalidParameterError
+from repscope.core.errors import DegeneracyWarning, DegenerateInputError, InvalidParameterError
 from repscope.measures.statistics import concentricity, magnitude, twonn_dimension, uniformity
 
 

@@ -11,7 +11,8 @@ import torch
 from scipy.spatial.distance import pdist
 
 import repscope
-from repscope._linalg import (
+from repscope.core.errors import DegeneracyWarning
+from repscope.core.linalg import (
     MIXED_BLOCK,
     cholesky_pd,
     deflate_ones,
@@ -20,7 +21,6 @@ from repscope._linalg import (
     mixed_gram,
     psd_sqrt_trace,
 )
-from repscope.errors import DegeneracyWarning
 from repscope.measures._moment import choose_gram
 from repscope.measures.cca import canonical_correlations, correlations_cholesky
 from repscope.measures.rsa import FAST_MIN_N, centred_ranks, rdm_gemm
@@ -87,7 +87,7 @@ def test_mixed_nuclear_norm_takes_the_eigenvalue_route_within_bounds(rng, monkey
     SVD; float32-GEMM products use the 1e-8 bound and stay within 1e-7 of float64."""
     import array_api_compat.numpy.linalg as compat_linalg
 
-    from repscope._linalg import GRAM_SVD_RTOL, MIXED_SVD_RTOL, nuclear_norm
+    from repscope.core.linalg import GRAM_SVD_RTOL, MIXED_SVD_RTOL, nuclear_norm
 
     n, d = 3000, 48
     z = rng.normal(size=(n, 4))

@@ -17,11 +17,14 @@ import numpy as np
 import pytest
 
 import repscope
-from repscope.allpairs import CrossMoments, _Task, grid, pair_list, run_tasks
-from repscope.comparison import compare, resolve_measures
+from repscope.engine.compare import compare, resolve_measures
+from repscope.engine.cross_moments import CrossMoments
+from repscope.engine.grid import grid
+from repscope.engine.local import run_tasks
+from repscope.engine.tasks import Task, pair_list
+from repscope.inference.options import Stats
 from repscope.measures._moment import MomentMeasure
-from repscope.results import ResultKey
-from repscope.stats import Stats
+from repscope.storage.results_db import ResultKey
 
 #: second-moment measures (all use X̃ᵀỸ on the feature path), symmetric and not
 MOMENT: list[Any] = ["cka", "hsic", ("cka", {"debiased": True}), ("hsic", {"debiased": True}),
@@ -41,19 +44,19 @@ def _reps(rng, n: int, widths=(7, 5), layers: int = 3, dtype: str = "float64") -
     return out
 
 
-def _tasks(reps: dict, measures: Any, pairs: Any = "cross") -> list[_Task]:
+def _tasks(reps: dict, measures: Any, pairs: Any = "cross") -> list[Task]:
     n = next(iter(reps.values())).shape[0]
     out = []
     for m in resolve_measures(measures):
         plist = pair_list(list(reps), pairs)
         orders = plist if m.info.symmetric else [o for a, b in plist for o in ((a, b), (b, a))]
         for a, b in orders:
-            out.append(_Task(a, b, m, ResultKey.make(a[0], a[1], b[0], b[1], m.info.name,
+            out.append(Task(a, b, m, ResultKey.make(a[0], a[1], b[0], b[1], m.info.name,
                                                      params=m.params, n=n)))
     return out
 
 
-def _run(reps: dict, tasks: list[_Task], table: CrossMoments | None) -> list[dict]:
+def _run(reps: dict, tasks: list[Task], table: CrossMoments | None) -> list[dict]:
     rows: list[dict] = []
     n = next(iter(reps.values())).shape[0]
     run_tasks(tasks, lambda k: reps[k], {k: v.shape[1] for k, v in reps.items()}, n,
@@ -231,7 +234,7 @@ def test_cca_means_share_one_whitened_cross_matrix_per_pair(rng, monkeypatch):
 
 
 def test_memoised_arrays_are_evicted_beyond_the_budget_scalars_kept(rng, monkeypatch):
-    import repscope.allpairs as allpairs
+    import repscope.engine.cross_moments as allpairs
 
     table = CrossMoments()
     ps = [repscope.measure("cka").prepare(rng.normal(size=(20, 3))) for _ in range(4)]

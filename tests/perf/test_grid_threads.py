@@ -21,18 +21,14 @@ import pytest
 from test_grid_amortisation import MOMENT, _reps, _tasks
 
 import repscope
-from repscope._warning_capture import capture_warnings, route_warnings
-from repscope.allpairs import (
-    PAIR_THREADS_MAX_N,
-    CrossMoments,
-    grid,
-    pair_threads,
-    run_tasks,
-)
-from repscope.errors import InvalidParameterError
+from repscope.core.errors import InvalidParameterError
+from repscope.core.warning_capture import capture_warnings, route_warnings
+from repscope.engine.cross_moments import CrossMoments
+from repscope.engine.grid import grid
+from repscope.engine.local import PAIR_THREADS_MAX_N, pair_threads, run_tasks
+from repscope.inference.options import Stats
 from repscope.measures.base import Measure, Prepared
-from repscope.metadata import MeasureInfo
-from repscope.stats import Stats
+from repscope.measures.metadata import MeasureInfo
 
 MEASURES: list[Any] = [*MOMENT, "rsa", ("rsa", {"compare": "pearson"})]
 
@@ -145,7 +141,7 @@ def test_only_thread_safe_measures_run_in_worker_threads(rng):
 
 
 def test_default_thread_count(rng, monkeypatch):
-    import repscope.allpairs as allpairs
+    import repscope.engine.local as allpairs
 
     small = {("a", 0): np.zeros((100, 8)), ("b", 0): np.zeros((100, 8))}
     widths = {k: 8 for k in small}

@@ -1,4 +1,4 @@
-"""Exactness of streamed and merged statistics (repscope.streaming); nothing is timed."""
+"""Exactness of streamed and merged statistics (repscope.engine.streaming); nothing is timed."""
 
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import repscope
-from repscope import SecondMoments, streaming
-from repscope.errors import (
+from repscope import SecondMoments
+from repscope.core.errors import (
     DegeneracyWarning,
     DegenerateInputError,
     InputShapeError,
     InputValueError,
     InvalidParameterError,
 )
-from repscope.streaming import JointMoments
+from repscope.engine import streaming
+from repscope.engine.streaming import JointMoments
 
 MOMENT_MEASURES = [
     ("cka", {}),

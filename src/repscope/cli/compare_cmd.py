@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import typer
 
-from ..errors import RepscopeError
-from ..results import json_default
+from repscope.core.errors import RepscopeError
+from repscope.storage.results_db import json_default
 
 
 def _load(path: Path) -> np.ndarray:
@@ -34,7 +34,7 @@ def compare(
     as_json: bool = typer.Option(False, "--json", help="Print JSON records."),
 ) -> None:
     """Compare two saved representations with one or more measures."""
-    from ..comparison import compare as run_compare
+    from repscope.engine.compare import compare as run_compare
 
     st: Any = [s.strip() for s in stats.split(",")] if stats else None
     table = run_compare(_load(x), _load(y), measures=measure or None, stats=st, seed=seed)
@@ -52,7 +52,7 @@ def profile(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """In what sense are two representations alike? (invariance profile)"""
-    from ..invariance_profile import profile as run_profile
+    from repscope.inference.profile import profile as run_profile
 
     p = run_profile(_load(x), _load(y), stats=stats or False, seed=seed)
     if as_json:

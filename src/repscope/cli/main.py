@@ -9,8 +9,8 @@ import sys
 
 import typer
 
-from ..errors import RepscopeError
-from . import compare_cmd, measures_cmd, paper_cmd, study_cmd
+from repscope.cli import compare_cmd, measures_cmd, paper_cmd, study_cmd
+from repscope.core.errors import RepscopeError
 
 app = typer.Typer(
     name="repscope",

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..metadata import SHORT_NAMES, Invariance
-from ..registry import list_measures
+from repscope.measures.metadata import SHORT_NAMES, Invariance
+from repscope.measures.registry import list_measures
 
 
 def _fmt(x: float) -> str:

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import InvalidParameterError
+from repscope.core.errors import InvalidParameterError
 
 app = typer.Typer(
     help="Re-run the experiments of Nielsen et al., 'When does closeness in distribution "
@@ -78,7 +78,7 @@ def _fresh(out: Path) -> None:
 
 
 def _emit_json(obj: Any) -> None:
-    from ..identifiability.experiments._common import jsonable
+    from repscope.identifiability.experiments._common import jsonable
 
     typer.echo(json.dumps(jsonable(obj), indent=2))
 
@@ -118,7 +118,7 @@ def table1(
     no_progress: NoProgressOpt = False,
 ) -> None:
     """Table 1: KL → 0 as ρ grows while d_LLV and d_SVD(f) stay put (K = 7, M = 2)."""
-    from ..identifiability.experiments.table1 import DEFAULT_RHOS, JSON_KEYS, run_table1
+    from repscope.identifiability.experiments.table1 import DEFAULT_RHOS, JSON_KEYS, run_table1
 
     if fresh:
         _fresh(out)
@@ -157,8 +157,12 @@ def width_sweep(
     no_progress: NoProgressOpt = False,
 ) -> None:
     """Fig. 3 right and Fig. 16 right: wider MLPs are closer in d_LLV and in d_{f,g}."""
-    from ..identifiability.experiments._common import set_threads
-    from ..identifiability.experiments.width_sweep import PRESETS, run_width_sweep, summary_json
+    from repscope.identifiability.experiments._common import set_threads
+    from repscope.identifiability.experiments.width_sweep import (
+        PRESETS,
+        run_width_sweep,
+        summary_json,
+    )
 
     if preset not in PRESETS:
         raise InvalidParameterError(f"unknown preset {preset!r}; choose from {list(PRESETS)}")
@@ -201,7 +205,11 @@ def perturbed(
     no_progress: NoProgressOpt = False,
 ) -> None:
     """Fig. 16 left: d_LLV vs d_{f,g} for perturbed constructed models, with the 2M·ε line."""
-    from ..identifiability.experiments.perturbed import PRESETS, run_perturbed, summarize_perturbed
+    from repscope.identifiability.experiments.perturbed import (
+        PRESETS,
+        run_perturbed,
+        summarize_perturbed,
+    )
 
     if preset not in PRESETS:
         raise InvalidParameterError(f"unknown preset {preset!r}; choose from {list(PRESETS)}")
@@ -248,8 +256,8 @@ def cifar10(
     no_progress: NoProgressOpt = False,
 ) -> None:
     """Fig. 3 left and Fig. 5: ResNet-18s on CIFAR-10, pairwise m_CCA and loss differences."""
-    from ..identifiability.experiments._common import set_threads
-    from ..identifiability.experiments.cifar10 import CifarConfig, load_cifar10, run_cifar10
+    from repscope.identifiability.experiments._common import set_threads
+    from repscope.identifiability.experiments.cifar10 import CifarConfig, load_cifar10, run_cifar10
 
     data = load_cifar10(data_dir)  # fails early, with the data-set message, before any write
     if fresh:
@@ -274,7 +282,7 @@ def cifar10(
 def _load_array(path: Path, what: str) -> Any:
     import numpy as np
 
-    from ..identifiability.model import DatasetNotFoundError
+    from repscope.identifiability.model import DatasetNotFoundError
 
     if not path.is_file():
         raise DatasetNotFoundError(f"{what}: no such file {path}")
@@ -302,7 +310,7 @@ def llv(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON.")] = False,
 ) -> None:
     """KL, d_LLV, d_{f,g} and m_CCA between two softmax-family models saved as arrays."""
-    from ..identifiability import SoftmaxModel, compare_models
+    from repscope.identifiability import SoftmaxModel, compare_models
 
     a = SoftmaxModel(_load_array(a_f, "A_F"), _load_array(a_g, "A_G"), name="A")
     b = SoftmaxModel(_load_array(b_f, "B_F"), _load_array(b_g, "B_G"), name="B")

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from ..errors import RepscopeError
+from repscope.core.errors import RepscopeError
 
 
 def run(
@@ -24,12 +24,12 @@ def run(
         "or local / local:N for a local cluster."),
 ) -> None:
     """Run a study: extract → compare → report; re-running resumes where it stopped."""
-    from ..study import load_study, run_study
+    from repscope.study import load_study, run_study
 
     spec = load_study(study)
     engine: Any = contextlib.nullcontext()
     if dask:
-        from ..distributed import dask_client
+        from repscope.engine.distributed import dask_client
 
         engine = dask_client(dask)  # grid() picks up the active client
     with engine:
@@ -50,9 +50,9 @@ def report(
     title: str = typer.Option("repscope report", "--title", help="Page title."),
 ) -> None:
     """Write the self-contained HTML report of a study folder."""
-    from ..report import write_report
-    from ..results import ResultsDB
-    from ..study.runner import load_extras
+    from repscope.report import write_report
+    from repscope.storage.results_db import ResultsDB
+    from repscope.study.runner import load_extras
 
     db_path = folder / "results.sqlite"
     if not db_path.exists():
@@ -71,7 +71,7 @@ def demo(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Run the built-in offline demo and write OUT/report.html."""
-    from ..study.demo import run_demo
+    from repscope.study.demo import run_demo
 
     outcome = run_demo(out, quick=quick, include_text_models=not no_text_models,
                        progress=not quiet)

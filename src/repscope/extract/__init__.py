@@ -8,24 +8,30 @@ Quick start::
     acts = extract_torch(cnn, X, ["conv1", "fc1"], spatial="mean")
     acts["conv1"]                                      # (n, c) float32 NumPy array
 
-    import repscope.models
-    model, tok = repscope.models.load("all-MiniLM-L6-v2")
+    import repscope.extract.pretrained
+    model, tok = repscope.extract.pretrained.load("all-MiniLM-L6-v2")
     acts = extract_hf(model, tok, sentences, pooling="mean")
     acts["hidden.6"]                                   # (n_sentences, 384)
 
-Pass ``store="acts.zarr"`` (or an :class:`~repscope.store.ActivationStore`) to
+Pass ``store="acts.zarr"`` (or an :class:`~repscope.storage.activation_store.ActivationStore`) to
 stream activations to disk chunk by chunk with provenance; the result then
 holds lazily read arrays.
 """
 
 from __future__ import annotations
 
-from ._common import Activations, ExtractionError, UnknownLayerError
-from .datasets import builtin_sentences
-from .hf import extract_hf, hf_layer_names, load_hf
-from .pooling import SPATIAL_POOLINGS, TOKEN_POOLINGS, pool_spatial, pool_tokens, tokens_per_row
-from .provenance import DatasetHasher, dataset_hash, texts_hash, weights_hash
-from .torch_hooks import extract_torch, list_layers, resolve_layers
+from repscope.extract._common import Activations, ExtractionError, UnknownLayerError
+from repscope.extract.datasets import builtin_sentences
+from repscope.extract.hf import extract_hf, hf_layer_names, load_hf
+from repscope.extract.pooling import (
+    SPATIAL_POOLINGS,
+    TOKEN_POOLINGS,
+    pool_spatial,
+    pool_tokens,
+    tokens_per_row,
+)
+from repscope.extract.provenance import DatasetHasher, dataset_hash, texts_hash, weights_hash
+from repscope.extract.torch_hooks import extract_torch, list_layers, resolve_layers
 
 __all__ = [
     "Activations",

@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from .._progress import progress_bar
-from ..errors import RepscopeError
-from ..store import ActivationStore, EntryExistsError, EntryWriter, make_key
+from repscope.core.errors import RepscopeError
+from repscope.core.progress import progress_bar
+from repscope.storage.activation_store import ActivationStore
+from repscope.storage.entry_writer import EntryExistsError, EntryWriter, make_key
 
 __all__ = [
     "Activations",
@@ -49,7 +50,7 @@ class Activations(Mapping[str, Any]):
 
     A read-only mapping.  Values are float NumPy arrays, or lazily read
     :class:`zarr.Array` objects when the extraction wrote to an
-    :class:`~repscope.store.ActivationStore` (use :meth:`load` for NumPy).
+    :class:`~repscope.storage.activation_store.ActivationStore` (use :meth:`load` for NumPy).
 
     Attributes
     ----------

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RepscopeError, RepscopeWarning
-from ._common import (
+from repscope.core.errors import RepscopeError, RepscopeWarning
+from repscope.extract._common import (
     Activations,
     ExtractionError,
     Sink,
@@ -41,8 +41,8 @@ from ._common import (
     resolve_device,
     rows_to_numpy,
 )
-from .pooling import TOKEN_POOLINGS, pool_tokens, tokens_per_row
-from .provenance import texts_hash, weights_hash
+from repscope.extract.pooling import TOKEN_POOLINGS, pool_tokens, tokens_per_row
+from repscope.extract.provenance import texts_hash, weights_hash
 
 __all__ = ["extract_hf", "hf_layer_names", "load_hf"]
 
@@ -267,7 +267,7 @@ def extract_hf(
     Parameters
     ----------
     model : transformers model or path
-        A loaded model (e.g. from :func:`load_hf` or :func:`repscope.models.load`),
+        A loaded model (e.g. from :func:`load_hf` or :func:`repscope.extract.pretrained.load`),
         or the path of a local model folder (then ``tokenizer`` may be None).
     tokenizer : the matching tokenizer.
     texts : list of str
@@ -299,11 +299,11 @@ def extract_hf(
         As in :func:`~repscope.extract.extract_torch`; store keys are
         ``"<model_id>/hidden.<i>/<pooling>"`` (``-nospecial`` appended to the
         pooling with ``exclude_special``).  ``model_id`` defaults to
-        ``model.repscope_model_id`` (set by :func:`repscope.models.load`) or
+        ``model.repscope_model_id`` (set by :func:`repscope.extract.pretrained.load`) or
         the model folder's name.
     revision : str, optional
         Model revision recorded in the provenance (default: set by
-        :func:`repscope.models.load`, or the config's commit hash).
+        :func:`repscope.extract.pretrained.load`, or the config's commit hash).
 
     Returns
     -------
@@ -319,7 +319,7 @@ def extract_hf(
     if not isinstance(model, torch.nn.Module):
         raise RepscopeError(f"model must be a transformers model or a path, got {type(model)}")
     if tokenizer is None or not callable(tokenizer):
-        raise RepscopeError("a tokenizer is required (from load_hf or repscope.models.load)")
+        raise RepscopeError("a tokenizer is required (from load_hf or repscope.extract.pretrained.load)")
     items = _check_texts(texts if texts is not None else [])
     if pooling not in TOKEN_POOLINGS:
         raise RepscopeError(f"pooling must be one of {TOKEN_POOLINGS}, got {pooling!r}")

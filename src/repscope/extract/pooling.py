@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import ExtractionError
+from repscope.extract._common import ExtractionError
 
 __all__ = ["TOKEN_POOLINGS", "SPATIAL_POOLINGS", "pool_tokens", "tokens_per_row", "pool_spatial"]
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RepscopeError
+from repscope.core.errors import RepscopeError
 
 __all__ = ["DatasetHasher", "dataset_hash", "texts_hash", "weights_hash"]
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RepscopeError
-from ._common import (
+from repscope.core.errors import RepscopeError
+from repscope.extract._common import (
     Activations,
     ExtractionError,
     Sink,
@@ -42,8 +42,8 @@ from ._common import (
     rows_to_numpy,
     to_device,
 )
-from .pooling import SPATIAL_POOLINGS, pool_spatial
-from .provenance import DatasetHasher, dataset_hash, weights_hash
+from repscope.extract.pooling import SPATIAL_POOLINGS, pool_spatial
+from repscope.extract.provenance import DatasetHasher, dataset_hash, weights_hash
 
 __all__ = ["extract_torch", "list_layers", "resolve_layers"]
 

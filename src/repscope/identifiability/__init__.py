@@ -28,11 +28,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from .constructions import circle_model, permuted_circle_pair, perturbed_models
-from .dissimilarity import DissimilarityResult, MeanSVD, m_svd, representation_dissimilarity
-from .kl import KLResult, kl_divergence
-from .llv import DEFAULT_N_CANDIDATES, LLVResult, llv_distance
-from .model import (
+from repscope.identifiability.constructions import (
+    circle_model,
+    permuted_circle_pair,
+    perturbed_models,
+)
+from repscope.identifiability.dissimilarity import (
+    DissimilarityResult,
+    MeanSVD,
+    m_svd,
+    representation_dissimilarity,
+)
+from repscope.identifiability.kl import KLResult, kl_divergence
+from repscope.identifiability.llv import DEFAULT_N_CANDIDATES, LLVResult, llv_distance
+from repscope.identifiability.model import (
     DatasetNotFoundError,
     DiversityConditionError,
     SoftmaxModel,
@@ -65,7 +74,7 @@ __all__ = [
 
 def m_cca(X: Any, Y: Any) -> float:
     """Mean canonical correlation of two representations (the registered ``mean_cca``)."""
-    from ..registry import measure
+    from repscope.measures.registry import measure
 
     return measure("mean_cca")(X, Y)
 
@@ -89,7 +98,7 @@ def compare_models(
     """
     import warnings
 
-    from ..errors import DegeneracyWarning, InsufficientSamplesError, RepscopeError
+    from repscope.core.errors import DegeneracyWarning, InsufficientSamplesError, RepscopeError
 
     kl = kl_divergence(a, b)
     llv = llv_distance(a, b, lam=lam, n_candidates=n_candidates, seed=seed, input_set=input_set)

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidParameterError
-from .model import SoftmaxModel
+from repscope.core.errors import InvalidParameterError
+from repscope.identifiability.model import SoftmaxModel
 
 __all__ = [
     "PAPER_PERMUTATION",

@@ -38,21 +38,19 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from .._array import Array, namespace
-from ..errors import (
+from repscope.core.errors import (
     DegenerateInputError,
     InputShapeError,
     InsufficientSamplesError,
     InvalidParameterError,
 )
-from ..measures.base import Measure, Prepared
-from ..metadata import Invariance, MeasureInfo
-from .llv import LLVResult
-from .model import DiversityConditionError, SoftmaxModel, check_model_pair
+from repscope.identifiability.llv import LLVResult
+from repscope.identifiability.model import DiversityConditionError, SoftmaxModel, check_model_pair
+from repscope.measures.m_svd import MeanSVD, m_svd, standardize
 
 __all__ = [
     "DissimilarityResult",
@@ -64,88 +62,6 @@ __all__ = [
 
 #: refuse to enumerate more label subsets than this
 MAX_SUBSETS = 2_000_000
-
-
-def standardize(x: np.ndarray, what: str = "X") -> np.ndarray:
-    """Centre every column and divide it by its SD (ddof = 1).
-
-    Raises :class:`DegenerateInputError` when a column is constant.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    xc = x - x.mean(axis=0, keepdims=True)
-    sd = np.std(x, axis=0, ddof=1)
-    scale = np.maximum(np.max(np.abs(x), axis=0), 1.0)
-    if np.any(sd <= 1e-13 * scale):
-        cols = np.flatnonzero(sd <= 1e-13 * scale).tolist()
-        raise DegenerateInputError(
-            f"{what} has constant column(s) {cols}; standardised correlations are undefined"
-        )
-    return xc / sd
-
-
-def m_svd(X: Any, Y: Any) -> float:
-    """Mean singular value of the cross-correlation of standardised ``X`` and ``Y``.
-
-    ``m_SVD = ‖Z_Xᵀ Z_Y / (n−1)‖_* / min(d_X, d_Y)`` ∈ [0, 1] (see the module docstring).
-    """
-    x = np.asarray(X, dtype=np.float64)
-    y = np.asarray(Y, dtype=np.float64)
-    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
-        raise InputShapeError(f"X and Y must be 2-D with equal rows, got {x.shape}, {y.shape}")
-    if x.shape[0] < 2:
-        raise InputShapeError("m_SVD needs at least 2 samples")
-    c = standardize(x, "X").T @ standardize(y, "Y") / (x.shape[0] - 1)
-    s = np.linalg.svd(c, compute_uv=False)
-    return float(np.clip(np.mean(s), 0.0, 1.0))
-
-
-class MeanSVD(Measure):
-    r"""PLS-SVD similarity ``m_SVD = ‖Z_Xᵀ Z_Y/(n−1)‖_* / min(d_X, d_Y)`` on standardised data.
-
-    The mean covariance of the PLS-SVD component pairs of column-standardised X
-    and Y (Nielsen et al., NeurIPS 2025, building block of d_{f,g}).  1 for X = Y,
-    in [0, 1].  Invariant to translation, isotropic (indeed per-column) scaling and
-    column permutation; not to rotations.  Undefined when a column is constant.
-
-    Not registered by this module: register it with
-    ``repscope.register(MeanSVD)`` (name ``"m_svd"``).
-    """
-
-    info: ClassVar[MeasureInfo] = MeasureInfo(
-        name="m_svd",
-        family="identifiability",
-        kind="similarity",
-        value_range=(0.0, 1.0),
-        symmetric=True,
-        metric=False,
-        invariances=frozenset(
-            {Invariance.PERMUTATION, Invariance.ISOTROPIC_SCALING, Invariance.TRANSLATION}
-        ),
-        assumptions="Every column must vary; columns are standardised separately, so the "
-        "value depends on the coordinate axes (use it on identifiable coordinates such as "
-        "log-odds).",
-        reference="Nielsen, Marconato, Dittadi, Gresele, NeurIPS 2025 (PLS-SVD, Def. 4.5)",
-        differentiable=True,
-        min_samples=3,
-    )
-
-    def _prepare(self, p: Prepared) -> None:
-        xp = namespace(p.data)
-        x = p.data
-        xc = x - xp.mean(x, axis=0, keepdims=True)
-        sd = xp.sqrt(xp.sum(xc * xc, axis=0) / (p.n - 1))
-        scale = xp.max(xp.abs(x), axis=0)
-        if bool(xp.any(sd <= 1e-13 * xp.where(scale > 1.0, scale, 1.0))):
-            raise DegenerateInputError(
-                "m_svd: a column is constant across samples; its correlation is undefined"
-            )
-        p.cache["z"] = xc / sd
-
-    def _compare(self, px: Prepared, py: Prepared) -> Array:
-        xp = namespace(px.data)
-        c = px.cache["z"].T @ py.cache["z"] / (px.n - 1)
-        s = xp.linalg.svdvals(c)
-        return xp.clip(xp.mean(s), 0.0, 1.0)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import SoftmaxModel, check_model_pair
+from repscope.identifiability.model import SoftmaxModel, check_model_pair
 
 __all__ = ["KLResult", "kl_divergence"]
 

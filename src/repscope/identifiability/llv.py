@@ -54,8 +54,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputShapeError, InsufficientSamplesError, InvalidParameterError
-from .model import DiversityConditionError, SoftmaxModel, as_index_tuple, check_model_pair
+from repscope.core.errors import InputShapeError, InsufficientSamplesError, InvalidParameterError
+from repscope.identifiability.model import (
+    DiversityConditionError,
+    SoftmaxModel,
+    as_index_tuple,
+    check_model_pair,
+)
 
 __all__ = ["DEFAULT_N_CANDIDATES", "LLVResult", "llv_distance"]
 

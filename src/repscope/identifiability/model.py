@@ -33,15 +33,15 @@ from typing import Any
 
 import numpy as np
 
-from .._array import is_torch, to_numpy
-from ..errors import (
+from repscope.core.arrays import is_torch, to_numpy
+from repscope.core.errors import (
     DegenerateInputError,
     InputShapeError,
     InsufficientSamplesError,
     NonFiniteResultError,
     RepscopeError,
 )
-from ..validation import as_representation
+from repscope.core.validation import as_representation
 
 __all__ = [
     "DiversityConditionError",

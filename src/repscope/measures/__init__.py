@@ -1,14 +1,68 @@
-"""Built-in measures; importing this package registers them all.
+"""The measures: one module per family, each measure a :class:`Measure` with metadata.
 
-Every public module in this package (name not starting with ``_``, other than
-``base``) defines measures and registers them with ``@register`` on import.
+Importing this package registers every built-in measure.  Where things are:
+
+=====================  ==============================================================
+:mod:`.base`           :class:`Measure` and :class:`Prepared` (prepare once, compare often)
+:mod:`.metadata`       :class:`MeasureInfo` and :class:`Invariance` (what a measure declares)
+:mod:`.registry`       look up, list and register measures by name
+:mod:`.moments`        :class:`SecondMoments`, the sufficient statistics of moment measures
+:mod:`._moment`        :class:`MomentMeasure`, the base of the second-moment measures
+:mod:`.catalogue`      the measure tables of the README and ``docs/measures.md``
+family modules         ``alignment``, ``cca``, ``cka``, ``functional``, ``information``,
+                       ``m_svd``, ``neighbours``, ``procrustes``, ``regression``, ``rsa``,
+                       ``rsm``, ``shape``, ``statistics``
+=====================  ==============================================================
+
+A measure's formula, invariances and reference are in its class docstring and
+its ``info``; its tests are in ``tests/measures/test_<family>.py`` and the
+generated conformance suite ``tests/test_conformance.py``.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from repscope.measures import (  # noqa: F401  (importing a family module registers its measures)
+    alignment,
+    cca,
+    cka,
+    functional,
+    information,
+    m_svd,
+    neighbours,
+    procrustes,
+    regression,
+    rsa,
+    rsm,
+    shape,
+    statistics,
+)
+from repscope.measures.base import Measure, Prepared
+from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.registry import (
+    list_measures,
+    measure,
+    measure_class,
+    measure_info,
+    register,
+    unregister,
+)
 
-for _mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    if not _mod.name.startswith("_") and _mod.name != "base":
-        importlib.import_module(f"{__name__}.{_mod.name}")
+#: the modules whose measures are built in (registered when this package is imported)
+BUILTIN_FAMILIES: tuple[str, ...] = (
+    "alignment", "cca", "cka", "functional", "information", "m_svd", "neighbours",
+    "procrustes", "regression", "rsa", "rsm", "shape", "statistics",
+)
+
+__all__ = [
+    "BUILTIN_FAMILIES",
+    "Invariance",
+    "Measure",
+    "MeasureInfo",
+    "Prepared",
+    "list_measures",
+    "measure",
+    "measure_class",
+    "measure_info",
+    "register",
+    "unregister",
+]

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._array import Array, namespace
-from ..errors import DegenerateInputError
+from repscope.core.arrays import Array, namespace
+from repscope.core.errors import DegenerateInputError
 
 __all__ = [
     "sq_distances",

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DegenerateInputError, InsufficientSamplesError
-from ..metadata import Invariance
-from .base import Measure, Prepared
+from repscope.core.errors import DegenerateInputError, InsufficientSamplesError
+from repscope.measures.base import Measure, Prepared
+from repscope.measures.metadata import Invariance
 
 __all__ = [
     "METRICS",

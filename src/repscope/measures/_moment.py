@@ -25,7 +25,7 @@ Each representation is shifted by its float64 mean rounded to float32,
     X̃ᵀỸ = zₓᵀz_y − n eₓe_yᵀ,     X̃X̃ᵀ = zzᵀ − (ze)1ᵀ − 1(ze)ᵀ + ‖e‖² 11ᵀ
 
 where the float32 products are summed over blocks of
-:data:`repscope._linalg.MIXED_BLOCK` rows (features) in float64.  The result
+:data:`repscope.core.linalg.MIXED_BLOCK` rows (features) in float64.  The result
 stays within ~1e-7 of the float64 answer on the same values
 (``tests/perf/test_fast_paths.py``) at about twice the GEMM speed.  Measures
 that whiten (the CCA family, regression, shape metrics with α < 1) or take a
@@ -38,12 +38,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from .._array import Array, float64, is_torch, namespace
-from .._linalg import MIXED_BLOCK, is_low_precision, mixed_cross, mixed_gram
-from ..errors import DegenerateInputError, InputValueError
-from ..moments import SecondMoments
-from ..validation import as_representation, check_not_constant
-from .base import Measure, Prepared
+from repscope.core.arrays import Array, float64, is_torch, namespace
+from repscope.core.errors import DegenerateInputError, InputValueError
+from repscope.core.linalg import MIXED_BLOCK, is_low_precision, mixed_cross, mixed_gram
+from repscope.core.validation import as_representation, check_not_constant
+from repscope.measures.base import Measure, Prepared
+from repscope.measures.moments import SecondMoments
 
 __all__ = ["MomentMeasure", "choose_gram", "feature_cost", "gram_cost"]
 
@@ -105,7 +105,7 @@ class MomentMeasure(Measure):
             raise DegenerateInputError(
                 f"{self.info.name} amplifies the rounding of float32 GEMMs beyond 1e-6; "
                 "accumulate the statistics with precision='float64' "
-                "(repscope.streaming.moments(..., precision='float64'))"
+                "(repscope.engine.streaming.moments(..., precision='float64'))"
             )
         mom.require(self.info.min_samples)
         xp = namespace(mom.sxx)
@@ -242,7 +242,7 @@ class MomentMeasure(Measure):
 
     #: rows (features) per float32 GEMM of the mixed-precision products; measures whose
     #: value depends on the moments only through Frobenius norms (linear CKA/HSIC) take
-    #: longer blocks (:data:`repscope._linalg.FROBENIUS_MIXED_BLOCK`)
+    #: longer blocks (:data:`repscope.core.linalg.FROBENIUS_MIXED_BLOCK`)
     mixed_block: ClassVar[int] = MIXED_BLOCK
 
     #: Optional memo of per-pair quantities derived from ``X̃ᵀỸ``,

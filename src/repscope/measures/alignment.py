@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .._array import Array, namespace, to_numpy
-from ..errors import DegenerateInputError, InputShapeError
-from ..metadata import Invariance, MeasureInfo
-from ..moments import SecondMoments
-from ..registry import register
-from ..validation import warn_degenerate
-from ._moment import MomentMeasure
-from .base import Measure, Prepared
+from repscope.core.arrays import Array, namespace, to_numpy
+from repscope.core.errors import DegenerateInputError, InputShapeError
+from repscope.core.validation import warn_degenerate
+from repscope.measures._moment import MomentMeasure
+from repscope.measures.base import Measure, Prepared
+from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.moments import SecondMoments
+from repscope.measures.registry import register
 
 __all__ = [
     "PermutationProcrustes",

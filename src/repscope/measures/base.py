@@ -20,10 +20,10 @@ import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from .._array import Array, is_torch, namespace, to_float, to_numpy
-from ..errors import InputShapeError, InvalidParameterError, NonFiniteResultError
-from ..metadata import Invariance, MeasureInfo
-from ..validation import as_representation, check_not_constant
+from repscope.core.arrays import Array, is_torch, namespace, to_float, to_numpy
+from repscope.core.errors import InputShapeError, InvalidParameterError, NonFiniteResultError
+from repscope.core.validation import as_representation, check_not_constant
+from repscope.measures.metadata import Invariance, MeasureInfo
 
 __all__ = ["Measure", "Prepared"]
 
@@ -89,7 +89,7 @@ class Measure:
     #: whether :func:`repscope.grid` may evaluate several pairs of this measure in parallel
     #: threads: its computations use only re-entrant code, add to ``Prepared.cache`` only
     #: through :meth:`Prepared.cached`, and record warnings only with
-    #: :class:`repscope.stats.capture_warnings`
+    #: :class:`repscope.core.warning_capture.capture_warnings`
     thread_safe: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:

@@ -33,7 +33,7 @@ The inverse factors (and, for the other measures, the eigenbases, shared with
 regression R²) are cached per prepared representation, so a grid computes them
 once per representation;
 ``mean_sq_cca`` needs no decomposition of the pair at all (``Σρᵢ² = ‖W‖²_F``),
-and the ρᵢ of ``mean_cca`` come from :func:`repscope._linalg.singular_values`.
+and the ρᵢ of ``mean_cca`` come from :func:`repscope.core.linalg.singular_values`.
 """
 
 from __future__ import annotations
@@ -44,14 +44,14 @@ from typing import Any
 
 import numpy as np
 
-from .._array import Array, is_torch, namespace, to_numpy
-from .._linalg import cholesky_pd, range_basis, singular_values
-from ..errors import InvalidParameterError
-from ..metadata import Invariance, MeasureInfo
-from ..moments import SecondMoments
-from ..registry import register
-from ..validation import warn_degenerate
-from ._moment import MomentMeasure
+from repscope.core.arrays import Array, is_torch, namespace, to_numpy
+from repscope.core.errors import InvalidParameterError
+from repscope.core.linalg import cholesky_pd, range_basis, singular_values
+from repscope.core.validation import warn_degenerate
+from repscope.measures._moment import MomentMeasure
+from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.moments import SecondMoments
+from repscope.measures.registry import register
 
 __all__ = [
     "CrossSpectra",

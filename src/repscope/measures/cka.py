@@ -41,16 +41,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._array import Array, namespace
-from .._linalg import FROBENIUS_MIXED_BLOCK
-from ..errors import DegenerateInputError
-from ..metadata import Invariance, MeasureInfo
-from ..moments import SecondMoments
-from ..registry import register
-from ..validation import warn_degenerate
-from ._kernels import double_center, hsic_biased, hsic_unbiased, rbf_kernel, u_center
-from ._moment import MomentMeasure, feature_cost, gram_cost
-from .base import Prepared
+from repscope.core.arrays import Array, namespace
+from repscope.core.errors import DegenerateInputError
+from repscope.core.linalg import FROBENIUS_MIXED_BLOCK
+from repscope.core.validation import warn_degenerate
+from repscope.measures._kernels import (
+    double_center,
+    hsic_biased,
+    hsic_unbiased,
+    rbf_kernel,
+    u_center,
+)
+from repscope.measures._moment import MomentMeasure, feature_cost, gram_cost
+from repscope.measures.base import Prepared
+from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.moments import SecondMoments
+from repscope.measures.registry import register
 
 __all__ = ["CKA", "HSIC"]
 

@@ -20,16 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from .._array import Array, is_torch, namespace, to_numpy
-from ..errors import (
+from repscope.core.arrays import Array, is_torch, namespace, to_numpy
+from repscope.core.errors import (
     DegenerateInputError,
     InputShapeError,
     InputValueError,
     InvalidParameterError,
 )
-from ..metadata import Invariance, MeasureInfo
-from ..registry import register
-from .base import Measure, Prepared
+from repscope.measures.base import Measure, Prepared
+from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.registry import register
 
 __all__ = [
     "AccuracyDifference",

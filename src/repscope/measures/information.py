@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from .._array import Array, to_numpy
-from ..errors import InputShapeError, InsufficientSamplesError
-from ..metadata import Invariance, MeasureInfo
-from ..registry import register
-from ..validation import as_representation, warn_degenerate
-from ._knn import KNNMeasure, neighbour_ranks
-from .base import Measure, Prepared
+from repscope.core.arrays import Array, to_numpy
+from repscope.core.errors import InputShapeError, InsufficientSamplesError
+from repscope.core.validation import as_representation, warn_degenerate
+from repscope.measures._knn import KNNMeasure, neighbour_ranks
+from repscope.measures.base import Measure, Prepared
+from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.registry import register
 
 __all__ = [
     "ClusterMutualInformation",

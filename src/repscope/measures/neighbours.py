@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DegenerateInputError
-from ..metadata import Invariance, MeasureInfo
-from ..registry import register
-from ._knn import KNNMeasure, Neighbours, position_in, row_dots
-from .base import Prepared
+from repscope.core.errors import DegenerateInputError
+from repscope.measures._knn import KNNMeasure, Neighbours, position_in, row_dots
+from repscope.measures.base import Prepared
+from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.registry import register
 
 __all__ = [
     "CKNNA",

@@ -21,7 +21,7 @@ Computation paths (chosen by :meth:`FidelityMeasure.path_costs`)
 * Gram space (n < d): ``F = tr((K̂x^{1/2} K̂y K̂x^{1/2})^{1/2})`` with the
   all-ones direction deflated by a Householder reflection, one Cholesky factor
   ``K̂x = LLᵀ`` and the eigenvalues (no eigenvectors) of ``Lᵀ K̂y L``
-  (:func:`repscope._linalg.gram_fidelity`); when neither Gram is positive
+  (:func:`repscope.core.linalg.gram_fidelity`); when neither Gram is positive
   definite on the centred space (rank < n − 1) both are eigen-decomposed
   instead (:func:`fidelity_parts_gram`).
 
@@ -34,8 +34,8 @@ error below 2e-7, ~100× the observed one, stays under 1e-6), and recomputed in
 float64 otherwise.  For the same reason none of the three distances accepts
 mixed-precision *streamed* statistics, and the Bures distance (in the data's
 units) always uses float64.  The nuclear norm of a float32-GEMM cross product
-takes the eigenvalue route of :func:`repscope._linalg.singular_values` under the
-bound :data:`repscope._linalg.MIXED_SVD_RTOL` (1e-8, a tenth of the rounding
+takes the eigenvalue route of :func:`repscope.core.linalg.singular_values` under the
+bound :data:`repscope.core.linalg.MIXED_SVD_RTOL` (1e-8, a tenth of the rounding
 its entries already carry) instead of 1e-10, so decaying cross spectra do not
 fall back to the SVD.
 """
@@ -45,19 +45,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._array import Array, namespace
-from .._linalg import (
+from repscope.core.arrays import Array, namespace
+from repscope.core.linalg import (
     GRAM_SVD_RTOL,
     MIXED_SVD_RTOL,
     gram_fidelity,
     nuclear_norm,
     range_basis,
 )
-from ..metadata import Invariance, MeasureInfo
-from ..moments import SecondMoments
-from ..registry import register
-from ._moment import EIG_WEIGHT, MomentMeasure
-from .base import Prepared
+from repscope.measures._moment import EIG_WEIGHT, MomentMeasure
+from repscope.measures.base import Prepared
+from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.moments import SecondMoments
+from repscope.measures.registry import register
 
 __all__ = [
     "procrustes_fidelity",

@@ -19,15 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from .._array import Array, is_torch, namespace
-from .._linalg import center, range_basis
-from ..errors import InsufficientSamplesError
-from ..metadata import Invariance, MeasureInfo
-from ..moments import SecondMoments
-from ..registry import register
-from ..validation import warn_degenerate
-from ._moment import MomentMeasure
-from .base import Measure, Prepared
+from repscope.core.arrays import Array, is_torch, namespace
+from repscope.core.errors import InsufficientSamplesError
+from repscope.core.linalg import center, range_basis
+from repscope.core.validation import warn_degenerate
+from repscope.measures._moment import MomentMeasure
+from repscope.measures.base import Measure, Prepared
+from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.moments import SecondMoments
+from repscope.measures.registry import register
 
 __all__ = ["LinearRegression", "LinearRegressionCV", "kfold_indices"]
 

@@ -59,14 +59,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._array import Array, is_torch, namespace
-from .._linalg import is_low_precision
-from .._threads import available_cpus
-from ..errors import DegenerateInputError
-from ..metadata import Invariance, MeasureInfo
-from ..registry import register
-from ._kernels import distances, sq_distances, upper_triangle
-from .base import Measure, Prepared
+from repscope.core.arrays import Array, is_torch, namespace
+from repscope.core.errors import DegenerateInputError
+from repscope.core.linalg import is_low_precision
+from repscope.core.threads import available_cpus
+from repscope.measures._kernels import distances, sq_distances, upper_triangle
+from repscope.measures.base import Measure, Prepared
+from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.registry import register
 
 __all__ = ["RSA", "rdm_vector", "rdm_gemm", "centred_ranks", "FAST_MIN_N"]
 

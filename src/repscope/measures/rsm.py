@@ -19,14 +19,14 @@ import math
 
 import numpy as np
 
-from .._array import Array, namespace
-from .._linalg import center, psd_eigh, rank_tol
-from ..errors import DegenerateInputError
-from ..metadata import Invariance, MeasureInfo
-from ..registry import register
-from ..validation import warn_degenerate
-from ._kernels import _dev, distances, u_center, u_inner
-from .base import Measure, Prepared
+from repscope.core.arrays import Array, namespace
+from repscope.core.errors import DegenerateInputError
+from repscope.core.linalg import center, psd_eigh, rank_tol
+from repscope.core.validation import warn_degenerate
+from repscope.measures._kernels import _dev, distances, u_center, u_inner
+from repscope.measures.base import Measure, Prepared
+from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.registry import register
 
 __all__ = [
     "gram_difference_norm",

@@ -22,12 +22,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._array import namespace
-from .._linalg import nuclear_norm
-from ..metadata import Invariance, MeasureInfo
-from ..registry import register
-from ..validation import warn_degenerate
-from .cca import AFFINE, ORTHO_SCALE_SHIFT, CCAMeasure, CrossSpectra, shrunk_spectrum
+from repscope.core.arrays import namespace
+from repscope.core.linalg import nuclear_norm
+from repscope.core.validation import warn_degenerate
+from repscope.measures.cca import (
+    AFFINE,
+    ORTHO_SCALE_SHIFT,
+    CCAMeasure,
+    CrossSpectra,
+    shrunk_spectrum,
+)
+from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.registry import register
 
 __all__ = ["ShapeMetric"]
 

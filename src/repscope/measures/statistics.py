@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from .._array import Array, namespace, to_float
-from ..errors import DegenerateInputError
-from ..metadata import Invariance, MeasureInfo
-from ..registry import register
-from ..validation import warn_degenerate
-from ._knn import knn
-from .base import Measure, Prepared
+from repscope.core.arrays import Array, namespace, to_float
+from repscope.core.errors import DegenerateInputError
+from repscope.core.validation import warn_degenerate
+from repscope.measures._knn import knn
+from repscope.measures.base import Measure, Prepared
+from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.registry import register
 
 __all__ = [
     "ConcentricityDifference",

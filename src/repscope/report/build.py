@@ -1,6 +1,6 @@
 """Assemble a study report from the results table (and optional extras).
 
-``results`` is the tidy table of :class:`repscope.results.ResultsDB`
+``results`` is the tidy table of :class:`repscope.storage.results_db.ResultsDB`
 (columns ``model_a, layer_a, model_b, layer_b, measure, value`` and, when
 computed, ``ci_low, ci_high, pvalue, calibrated``).  ``extras`` holds what is
 not a pairwise measure value: invariance profiles, probe accuracies, stitching
@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RepscopeError
-from .figures import bar, heatmap
-from .html import HtmlReport, natural_key
+from repscope.core.errors import RepscopeError
+from repscope.report.figures import bar, heatmap
+from repscope.report.html import HtmlReport, natural_key
 
 __all__ = ["build_report", "write_report", "best_matches", "measure_direction", "measure_label",
            "with_labels"]
@@ -27,7 +27,7 @@ def measure_label(name: str, params: Any = None) -> str:
     """``"cka"`` for default parameters, ``"cka[kernel=rbf]"`` otherwise."""
     import json
 
-    from ..registry import measure_info
+    from repscope.measures.registry import measure_info
 
     if params is None or (isinstance(params, float) and math.isnan(params)):
         return name
@@ -58,7 +58,7 @@ def with_labels(results: Any) -> Any:
 
 def measure_direction(name: str) -> str:
     """``"max"`` when larger values mean more similar, ``"min"`` for distances."""
-    from ..registry import measure_info
+    from repscope.measures.registry import measure_info
 
     name = name.split("[", 1)[0]
     try:

@@ -101,7 +101,7 @@ class HtmlReport:
 
     # ---------------------------------------------------------------- output
     def render(self) -> str:
-        from .. import __version__
+        from repscope.core.version import __version__
 
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         toc = "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in self._toc)

@@ -1,7 +1,7 @@
 """Studies: a TOML spec → extraction → all-pairs comparison → report."""
 
-from .runner import StudyOutcome, run_studies, run_study
-from .spec import ModelSpec, StudySpec, StudySpecError, load_study, parse_study
+from repscope.study.runner import StudyOutcome, run_studies, run_study
+from repscope.study.spec import ModelSpec, StudySpec, StudySpecError, load_study, parse_study
 
 __all__ = [
     "ModelSpec",

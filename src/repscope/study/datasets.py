@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .spec import StudySpecError
+from repscope.study.spec import StudySpecError
 
 __all__ = ["StudyData", "load_study_data"]
 
@@ -37,7 +37,7 @@ def load_study_data(ds: dict[str, Any]) -> StudyData:
     kind = ds.get("kind", "none")
     n = ds.get("n")
     if kind == "digits":
-        from ..zoo.digits import load_digits_data
+        from repscope.zoo.digits import load_digits_data
 
         data = load_digits_data(seed=int(ds.get("seed", 0)))
         split = ds.get("split", "test")
@@ -52,7 +52,7 @@ def load_study_data(ds: dict[str, Any]) -> StudyData:
             train_labels=data.y_train if split == "test" else None,
         )
     if kind == "sentences":
-        from ..extract import builtin_sentences
+        from repscope.extract import builtin_sentences
 
         if "path" in ds:
             texts = [t for t in Path(ds["path"]).read_text(encoding="utf-8").splitlines()

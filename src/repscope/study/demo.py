@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from .._threads import single_threaded
-from ..errors import DegeneracyWarning, RepscopeError
-from .runner import StudyOutcome, run_studies
-from .spec import StudySpec, parse_study
+from repscope.core.errors import DegeneracyWarning, RepscopeError
+from repscope.core.threads import single_threaded
+from repscope.study.runner import StudyOutcome, run_studies
+from repscope.study.spec import StudySpec, parse_study
 
 __all__ = ["run_demo", "digits_spec", "sentences_spec", "layer_identification",
            "rotation_profile"]
@@ -88,7 +88,7 @@ def sentences_spec(quick: bool = False) -> StudySpec:
 def layer_identification(results: Any, model_a: str, model_b: str,
                          measure: str = "cka") -> tuple[int, int]:
     """(number of layers of A whose best match in B is the same-named layer, layers)."""
-    from ..report.build import best_matches
+    from repscope.report.build import best_matches
 
     matches = best_matches(results, measure, model_a, model_b)
     hits = sum(1 for m in matches if m["layer_a"] == m["layer_b"])
@@ -97,7 +97,7 @@ def layer_identification(results: Any, model_a: str, model_b: str,
 
 def rotation_profile(x: np.ndarray, seed: int = 0) -> Any:
     """Invariance profile of ``x`` against a random rotation of itself."""
-    from ..invariance_profile import profile
+    from repscope.inference.profile import profile
 
     rng = np.random.default_rng(seed)
     q, r = np.linalg.qr(rng.normal(size=(x.shape[1], x.shape[1])))
@@ -128,7 +128,7 @@ def _digits_findings(spec: StudySpec, reps: dict, results: Any, extras: dict) ->
 
 def _sentence_findings(spec: StudySpec, reps: dict, results: Any,
                        extras: dict) -> dict[str, Any]:
-    from ..report.build import best_matches
+    from repscope.report.build import best_matches
 
     matches = best_matches(results, "cka", "MiniLM-L6", "MPNet-base")
     pairs = ", ".join(f"{m['layer_a']}→{m['layer_b']}" for m in matches)
@@ -154,7 +154,7 @@ def run_demo(out: str | Path = "repscope-out/demo", *, quick: bool = False,
     """
     specs = [digits_spec(quick)]
     if include_text_models:
-        from .. import models
+        from repscope.extract import pretrained as models
 
         missing = [m for m in ("all-MiniLM-L6-v2", "all-mpnet-base-v2")
                    if m not in models.available()]

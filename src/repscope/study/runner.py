@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from .._threads import single_threaded
-from ..errors import DegeneracyWarning, RepscopeError
-from ..results import json_default
-from .datasets import StudyData, load_study_data
-from .spec import ModelSpec, StudySpec, StudySpecError
+from repscope.core.errors import DegeneracyWarning, RepscopeError
+from repscope.core.threads import single_threaded
+from repscope.storage.results_db import json_default
+from repscope.study.datasets import StudyData, load_study_data
+from repscope.study.spec import ModelSpec, StudySpec, StudySpecError
 
 __all__ = ["StudyOutcome", "run_study", "run_studies", "load_extras", "save_extras"]
 
@@ -64,7 +64,7 @@ def _import_factory(path: str) -> Callable[..., Any]:
 
 # ------------------------------------------------------------ extraction
 def _extract_model(m: ModelSpec, data: StudyData, store: Any, progress: bool) -> tuple[dict, Any]:
-    from ..extract import extract_hf, extract_torch
+    from repscope.extract import extract_hf, extract_torch
 
     if m.kind == "activations":
         reps = {}
@@ -84,8 +84,8 @@ def _extract_model(m: ModelSpec, data: StudyData, store: Any, progress: bool) ->
                              dataset_id=data.dataset_id, progress=progress)
         return {layer: acts[layer] for layer in acts}, model
     # Hugging Face
-    from .. import models as zoo
-    from ..extract import load_hf
+    from repscope.extract import load_hf
+    from repscope.extract import pretrained as zoo
 
     if not isinstance(data.inputs, list):
         raise StudySpecError(f"model {m.name!r} is a text model; use a sentences dataset")
@@ -101,7 +101,7 @@ def _extract_model(m: ModelSpec, data: StudyData, store: Any, progress: bool) ->
 def build_representations(spec: StudySpec, data: StudyData, out: Path, progress: bool
                           ) -> tuple[dict[tuple[str, str], Any], dict[str, Any]]:
     """Extract (or reuse) every model's layers; returns representations and torch models."""
-    from ..store import ActivationStore
+    from repscope.storage.activation_store import ActivationStore
 
     store = ActivationStore(out / "activations")
     reps: dict[tuple[str, str], Any] = {}
@@ -134,8 +134,8 @@ def _grid_measures(measures: Sequence[Any]) -> list[Any]:
 
 
 def compare_study(spec: StudySpec, reps: dict, db: Any, dataset_id: str, progress: bool) -> None:
-    from ..allpairs import grid
-    from ..stats import Stats
+    from repscope.engine.grid import grid
+    from repscope.inference.options import Stats
 
     chosen = spec.measures if spec.stats_measures is None else spec.stats_measures
     stat_keys = {_canon(m) for m in chosen}
@@ -162,7 +162,7 @@ def compare_study(spec: StudySpec, reps: dict, db: Any, dataset_id: str, progres
 
 # ------------------------------------------------------- functional + profiles
 def _model_layers(reps: dict, model: str) -> list[str]:
-    from ..report.html import natural_key
+    from repscope.report.html import natural_key
 
     return sorted({layer for (m, layer) in reps if m == model}, key=natural_key)
 
@@ -176,9 +176,9 @@ def functional_analyses(spec: StudySpec, data: StudyData, reps: dict, torch_mode
 
 def _functional(spec: StudySpec, data: StudyData, reps: dict, torch_models: dict,
                 progress: bool) -> dict[str, Any]:
-    from ..probes import probe_agreement, probe_grid
-    from ..stitching import stitching_matrix
-    from ..zoo.digits import accuracy
+    from repscope.probing.probes import probe_agreement, probe_grid
+    from repscope.probing.stitching import stitching_matrix
+    from repscope.zoo.digits import accuracy
 
     extras: dict[str, Any] = {}
     if spec.probes and data.labels is not None:
@@ -218,8 +218,8 @@ def best_match_profiles(spec: StudySpec, reps: dict, results: Any, primary: str,
                         known: dict[tuple, dict], progress: bool,
                         pairs: Sequence[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
     """Invariance profile of each layer of A with its best-matching layer of B."""
-    from ..invariance_profile import profile
-    from ..report.build import best_matches
+    from repscope.inference.profile import profile
+    from repscope.report.build import best_matches
 
     models = [m.name for m in spec.models]
     todo = pairs or [(a, b) for i, a in enumerate(models) for b in models[i + 1:]]
@@ -311,8 +311,8 @@ def run_studies(
     ``after(spec, reps, results_dataframe, extras)`` may return more extras
     (e.g. findings) once a study's comparisons are done.
     """
-    from ..report import write_report
-    from ..results import ResultsDB
+    from repscope.report import write_report
+    from repscope.storage.results_db import ResultsDB
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ Example (``examples/digits_study.toml``)::
 
     [[models]]
     name = "minilm"
-    hf = "all-MiniLM-L6-v2"   # a repscope.models name or a local HF folder
+    hf = "all-MiniLM-L6-v2"   # a repscope.extract.pretrained name or a local HF folder
     pooling = "mean"          # mean | last | first | cls
     layers = "all"
 
@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import RepscopeError
+from repscope.core.errors import RepscopeError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -167,7 +167,7 @@ def _model(raw: dict[str, Any], base: Path, i: int) -> ModelSpec:
 
 def parse_study(data: dict[str, Any], base: Path, path: Path | None = None) -> StudySpec:
     """Validate a parsed TOML document (``base`` resolves relative paths)."""
-    from ..registry import measure
+    from repscope.measures.registry import measure
 
     _take(data, {"study", "dataset", "models", "compare", "stats", "functional", "report"},
           "top level")

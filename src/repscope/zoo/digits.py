@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._threads import single_threaded
+from repscope.core.threads import single_threaded
 
 __all__ = [
     "DigitsData",

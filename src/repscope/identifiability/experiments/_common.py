@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ..._progress import new_progress
-from ...errors import RepscopeError
+from repscope.core.errors import RepscopeError
+from repscope.core.progress import new_progress
 
 __all__ = [
     "ResultsTable",
@@ -158,9 +158,9 @@ def pair_metrics(a: Any, b: Any, *, n_candidates: int, seed: int) -> dict[str, A
     collapsed embedding) gets empty values and the reason in ``"error"`` instead
     of aborting a long experiment.
     """
-    from ..dissimilarity import representation_dissimilarity
-    from ..kl import kl_divergence
-    from ..llv import llv_distance
+    from repscope.identifiability.dissimilarity import representation_dissimilarity
+    from repscope.identifiability.kl import kl_divergence
+    from repscope.identifiability.llv import llv_distance
 
     kl = kl_divergence(a, b)
     row: dict[str, Any] = {"kl": kl.forward, "kl_reverse": kl.reverse}

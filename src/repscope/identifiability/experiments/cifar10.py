@@ -35,12 +35,18 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import DegeneracyWarning, InvalidParameterError, RepscopeError
-from .. import m_cca
-from ..model import DatasetNotFoundError, SoftmaxModel, one_hot_codes
-from ..plots import plot_embeddings, plot_loss_vs_mcca
-from ._common import ResultsTable, check_config, make_progress, pair_metrics, pick_device
-from .synthetic import make_mlp
+from repscope.core.errors import DegeneracyWarning, InvalidParameterError, RepscopeError
+from repscope.identifiability import m_cca
+from repscope.identifiability.experiments._common import (
+    ResultsTable,
+    check_config,
+    make_progress,
+    pair_metrics,
+    pick_device,
+)
+from repscope.identifiability.experiments.synthetic import make_mlp
+from repscope.identifiability.model import DatasetNotFoundError, SoftmaxModel, one_hot_codes
+from repscope.identifiability.plots import plot_embeddings, plot_loss_vs_mcca
 
 __all__ = [
     "CIFAR10",
@@ -308,7 +314,7 @@ def _evaluate(f_net: Any, g_net: Any, codes: Any, x: np.ndarray, y: np.ndarray, 
               ) -> tuple[float, np.ndarray, np.ndarray]:
     import torch
 
-    from ..model import log_softmax
+    from repscope.identifiability.model import log_softmax
 
     f = _embed(f_net, x, device)
     g_net.eval()

@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import InvalidParameterError
-from ..constructions import PERTURBED_NOISE, circle_model
-from ..dissimilarity import representation_dissimilarity
-from ..kl import kl_divergence
-from ..llv import llv_distance
-from ..model import SoftmaxModel
-from ..plots import plot_bound_scatter
-from ._common import ResultsTable, check_config, make_progress
+from repscope.core.errors import InvalidParameterError
+from repscope.identifiability.constructions import PERTURBED_NOISE, circle_model
+from repscope.identifiability.dissimilarity import representation_dissimilarity
+from repscope.identifiability.experiments._common import ResultsTable, check_config, make_progress
+from repscope.identifiability.kl import kl_divergence
+from repscope.identifiability.llv import llv_distance
+from repscope.identifiability.model import SoftmaxModel
+from repscope.identifiability.plots import plot_bound_scatter
 
 __all__ = ["PRESETS", "run_perturbed", "summarize_perturbed"]
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import InvalidParameterError
-from ..model import one_hot_codes
+from repscope.core.errors import InvalidParameterError
+from repscope.identifiability.model import one_hot_codes
 
 __all__ = [
     "StackedMLP",

@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import m_cca
-from ..constructions import permuted_circle_pair
-from ..dissimilarity import representation_dissimilarity
-from ..kl import kl_divergence
-from ..llv import llv_distance
-from ..plots import plot_table1
-from ._common import ResultsTable, check_config, make_progress
+from repscope.identifiability import m_cca
+from repscope.identifiability.constructions import permuted_circle_pair
+from repscope.identifiability.dissimilarity import representation_dissimilarity
+from repscope.identifiability.experiments._common import ResultsTable, check_config, make_progress
+from repscope.identifiability.kl import kl_divergence
+from repscope.identifiability.llv import llv_distance
+from repscope.identifiability.plots import plot_table1
 
 __all__ = ["DEFAULT_RHOS", "run_table1", "table1_row"]
 

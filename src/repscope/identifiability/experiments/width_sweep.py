@@ -32,11 +32,17 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import InvalidParameterError, RepscopeError
-from ..model import SoftmaxModel
-from ..plots import plot_bound_scatter, plot_width_sweep
-from ._common import ResultsTable, check_config, make_progress, pair_metrics, pick_device
-from .synthetic import radial_data, train_stack
+from repscope.core.errors import InvalidParameterError, RepscopeError
+from repscope.identifiability.experiments._common import (
+    ResultsTable,
+    check_config,
+    make_progress,
+    pair_metrics,
+    pick_device,
+)
+from repscope.identifiability.experiments.synthetic import radial_data, train_stack
+from repscope.identifiability.model import SoftmaxModel
+from repscope.identifiability.plots import plot_bound_scatter, plot_width_sweep
 
 __all__ = [
     "PRESETS",

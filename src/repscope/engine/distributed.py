@@ -2,7 +2,7 @@
 
 ::
 
-    from repscope.distributed import dask_client
+    from repscope.engine.distributed import dask_client
 
     with dask_client("tcp://scheduler:8786"):      # or "local" / "local:4"
         repscope.grid(reps, ["cka", "procrustes", "rsa"], db="results.sqlite")
@@ -43,7 +43,7 @@ second route so its error row is exactly the in-process one.
 Every other row (rank-, neighbour- and kernel-based measures, statistics,
 Gram-path pairs) runs as a *block*: all tasks sharing a first representation,
 computed on one worker by the same code as the in-process grid
-(:func:`repscope.allpairs.run_tasks`: each representation prepared once per
+(:func:`repscope.engine.local.run_tasks`: each representation prepared once per
 prepare-key group, cross terms batched).
 
 Where data are read
@@ -59,7 +59,7 @@ paths as the client for the first two.
 The database
 ------------
 Rows return to the client, which is the only writer of the
-:class:`~repscope.results.ResultsDB`: each row is committed as it arrives, so
+:class:`~repscope.storage.results_db.ResultsDB`: each row is committed as it arrives, so
 killing the client loses at most the rows in flight, and re-running skips
 every stored row, as in-process.
 
@@ -83,13 +83,17 @@ from typing import Any
 
 import numpy as np
 
-from ._array import is_torch, to_float, to_numpy
-from .allpairs import CrossMoments, RepKey, _shape, _Task, prepare_names, run_tasks
-from .comparison import RECORDED_ERRORS, RESULT_COLUMNS
-from .errors import InvalidParameterError, RepscopeError
-from .measures._moment import MomentMeasure
-from .moments import SecondMoments
-from .stats import Stats, capture_warnings
+from repscope.core.arrays import is_torch, to_float, to_numpy
+from repscope.core.errors import InvalidParameterError, RepscopeError
+from repscope.core.warning_capture import capture_warnings
+from repscope.engine.compare import RECORDED_ERRORS
+from repscope.engine.cross_moments import CrossMoments
+from repscope.engine.local import prepare_names, run_tasks
+from repscope.engine.table import RESULT_COLUMNS
+from repscope.engine.tasks import RepKey, Task, array_shape
+from repscope.inference.options import Stats
+from repscope.measures._moment import MomentMeasure
+from repscope.measures.moments import SecondMoments
 
 __all__ = [
     "dask_client",
@@ -225,7 +229,7 @@ def current_client(required: bool = False) -> Any:
         if required:
             raise InvalidParameterError(
                 "executor='dask' needs a Dask client: pass client=..., create a "
-                "distributed.Client, or run inside repscope.distributed.dask_client(address)"
+                "distributed.Client, or run inside repscope.engine.distributed.dask_client(address)"
             ) from exc
         return None
 
@@ -416,7 +420,7 @@ def pair_moments(mom: SecondMoments, rows: Sequence[RepKey], cols: Sequence[RepK
 
 
 def moment_row(m: MomentMeasure, mom: SecondMoments) -> dict[str, Any] | None:
-    """A result row (as :func:`repscope.comparison.evaluate_prepared` makes) from statistics.
+    """A result row (as :func:`repscope.engine.compare.evaluate_prepared` makes) from statistics.
 
     Returns ``None`` when the measure raises a recorded error: the caller then
     recomputes the pair from the data so that the error row is the in-process one.
@@ -440,7 +444,7 @@ Result = tuple[list[tuple[Any, dict[str, Any]]], list[Any]]
 
 
 def _tile_rows(merged: tuple[SecondMoments, list[_Flags], list[_Flags]], tile: Tile,
-               tasks: list[_Task], widths: dict[RepKey, int]) -> Result:
+               tasks: list[Task], widths: dict[RepKey, int]) -> Result:
     """Rows of a tile's tasks from its merged statistics (runs on a worker)."""
     mom, fx, fy = merged
     ok = {k: f.ok for k, f in zip(tile.rows, fx)}
@@ -464,7 +468,7 @@ def _tile_rows(merged: tuple[SecondMoments, list[_Flags], list[_Flags]], tile: T
     return rows, again
 
 
-def _block_rows(tasks: list[_Task], data: dict[RepKey, Any], widths: dict[RepKey, int], n: int,
+def _block_rows(tasks: list[Task], data: dict[RepKey, Any], widths: dict[RepKey, int], n: int,
                 stats: Stats, seed: int, on_error: str,
                 names: dict[Any, tuple[str, str]]) -> Result:
     """Rows of a block of tasks, computed as the in-process grid does (runs on a worker)."""
@@ -476,7 +480,7 @@ def _block_rows(tasks: list[_Task], data: dict[RepKey, Any], widths: dict[RepKey
 
 
 # ------------------------------------------------------------------ driver
-def _moment_route(t: _Task, n: int, widths: Mapping[RepKey, int], kinds: Mapping[RepKey, str],
+def _moment_route(t: Task, n: int, widths: Mapping[RepKey, int], kinds: Mapping[RepKey, str],
                   stats: Stats) -> bool:
     m = t.m
     return (
@@ -518,14 +522,14 @@ def _tree_merge(client: Any, futures: list[Any]) -> Any:
 
 def run_grid_tasks(
     client: Any,
-    tasks: Sequence[_Task],
+    tasks: Sequence[Task],
     reps: Mapping[RepKey, Any],
     n: int,
     *,
     stats: Stats,
     seed: int,
     on_error: str,
-    emit: Callable[[_Task, dict[str, Any]], None],
+    emit: Callable[[Task, dict[str, Any]], None],
     chunk_rows: int | None = None,
     tile_width: int = TILE_WIDTH,
 ) -> None:
@@ -535,7 +539,7 @@ def run_grid_tasks(
     into second-moment tiles and blocks.
     """
     distributed = _distributed()
-    widths = {k: _shape(reps[k])[1] for k in reps}
+    widths = {k: array_shape(reps[k])[1] for k in reps}
     needed = list(dict.fromkeys(k for t in tasks for k in (t.a, t.b)))
     kinds = {k: _dtype_kind(reps[k]) for k in needed}
     data: dict[RepKey, Any] = {}
@@ -554,8 +558,8 @@ def run_grid_tasks(
 
     futures: list[Any] = []
 
-    def submit_blocks(block_tasks: Sequence[_Task]) -> list[Any]:
-        blocks: OrderedDict[RepKey, list[_Task]] = OrderedDict()
+    def submit_blocks(block_tasks: Sequence[Task]) -> list[Any]:
+        blocks: OrderedDict[RepKey, list[Task]] = OrderedDict()
         for t in block_tasks:
             blocks.setdefault(t.a, []).append(t)
         out = []
@@ -568,7 +572,7 @@ def run_grid_tasks(
 
     tiles = plan_tiles(_canonical_pairs(moment), widths, tile_width)
     pair_tile = {p: i for i, tile in enumerate(tiles) for p in tile.pairs}
-    tile_tasks: list[list[_Task]] = [[] for _ in tiles]
+    tile_tasks: list[list[Task]] = [[] for _ in tiles]
     for t in moment:
         i = pair_tile.get((t.a, t.b), pair_tile.get((t.b, t.a)))
         tile_tasks[i].append(t)  # type: ignore[index]
@@ -598,7 +602,7 @@ def run_grid_tasks(
             f.cancel()
 
 
-def _canonical_pairs(tasks: Sequence[_Task]) -> list[tuple[RepKey, RepKey]]:
+def _canonical_pairs(tasks: Sequence[Task]) -> list[tuple[RepKey, RepKey]]:
     """Unordered pairs of ``tasks`` in first-seen orientation."""
     out: dict[tuple[RepKey, RepKey], None] = {}
     for t in tasks:

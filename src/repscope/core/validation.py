@@ -1,6 +1,6 @@
 """Shared input validation for every measure.
 
-All checks raise a :class:`repscope.errors.RepscopeError` subclass with a
+All checks raise a :class:`repscope.core.errors.RepscopeError` subclass with a
 message that names the offending argument and what was expected.
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ._array import Array, float64, is_torch, namespace
-from .errors import (
+from repscope.core.arrays import Array, float64, is_torch, namespace
+from repscope.core.errors import (
     DegeneracyWarning,
     DegenerateInputError,
     InputShapeError,

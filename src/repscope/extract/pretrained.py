@@ -2,9 +2,9 @@
 
 ::
 
-    import repscope.models
-    repscope.models.available()                  # names installed on this machine
-    model, tokenizer = repscope.models.load("all-MiniLM-L6-v2")
+    import repscope.extract.pretrained
+    repscope.extract.pretrained.available()                  # names installed on this machine
+    model, tokenizer = repscope.extract.pretrained.load("all-MiniLM-L6-v2")
 
 Two sentence encoders trained with the same recipe (sentence-transformers)
 but of different architecture and size are known:
@@ -56,7 +56,7 @@ from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .errors import RepscopeError
+from repscope.core.errors import RepscopeError
 
 __all__ = [
     "ModelAssemblyError",
@@ -422,10 +422,10 @@ def load(name: str, *, device: Any = None) -> tuple[Any, Any]:
 
     Examples
     --------
-    >>> model, tok = repscope.models.load("all-MiniLM-L6-v2")     # doctest: +SKIP
+    >>> model, tok = repscope.extract.pretrained.load("all-MiniLM-L6-v2")     # doctest: +SKIP
     >>> repscope.extract.extract_hf(model, tok, ["a sentence"])   # doctest: +SKIP
     """
-    from .extract.hf import load_hf
+    from repscope.extract.hf import load_hf
 
     spec = info(name)
     folder = model_path(spec.name)

@@ -16,7 +16,7 @@ co-moments and so avoids the cancellation of the raw ``XᵀX - n μμᵀ`` form:
     total = mom_worker_a.merge(mom_worker_b)   # equals the single-pass result
 
 Chunks are promoted to float64 before the products.  The streaming
-accumulators of :mod:`repscope.streaming` can instead form each chunk's
+accumulators of :mod:`repscope.engine.streaming` can instead form each chunk's
 centred products with float32 GEMMs (accumulated in float64 across chunks);
 such statistics record ``precision="mixed"`` and measures that are not
 accurate to 1e-6 from them refuse them (see
@@ -28,9 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._array import Array, float64, namespace
-from .errors import InputShapeError, InputValueError, InsufficientSamplesError
-from .validation import check_pair
+from repscope.core.arrays import Array, float64, namespace
+from repscope.core.errors import InputShapeError, InputValueError, InsufficientSamplesError
+from repscope.core.validation import check_pair
 
 __all__ = ["SecondMoments"]
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ._array import to_numpy
-from .errors import InputShapeError
-from .validation import as_representation
+from repscope.core.arrays import to_numpy
+from repscope.core.errors import InputShapeError
+from repscope.core.validation import as_representation
 
 __all__ = ["ProbeResult", "fit_probe", "probe_agreement", "probe_grid", "split_indices"]
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputShapeError, RepscopeError
+from repscope.core.errors import InputShapeError, RepscopeError
 
 __all__ = ["StitchResult", "stitch", "stitching_matrix"]
 

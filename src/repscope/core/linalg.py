@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._array import Array, is_torch, namespace
+from repscope.core.arrays import Array, is_torch, namespace
 
 __all__ = [
     "center",

@@ -6,7 +6,7 @@ skip what is done and makes duplicate rows impossible.  The database runs in
 WAL mode with ``synchronous=FULL`` and every row is committed on its own as
 soon as it is computed, so killing a run loses nothing already written::
 
-    db = repscope.results.ResultsDB("results.sqlite")
+    db = repscope.storage.results_db.ResultsDB("results.sqlite")
     repscope.grid(reps, measures=["cka"], db=db)     # resumable
     df = db.to_pandas()
 
@@ -15,7 +15,7 @@ Columns
 Key: ``dataset, model_a, layer_a, model_b, layer_b, measure, params, stats, n,
 seed``.  ``params`` is the canonical JSON of the measure's parameters (all of
 them, defaults included), ``stats`` the canonical JSON of the statistics
-options (:meth:`repscope.stats.Stats.as_key`).  Layers keep their Python type
+options (:meth:`repscope.inference.options.Stats.as_key`).  Layers keep their Python type
 (``int`` or ``str``).
 
 Values: ``kind, dx, dy, value, ci_low, ci_high, pvalue, calibrated, zscore,
@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .errors import InvalidParameterError, RepscopeError
+from repscope.core.errors import InvalidParameterError, RepscopeError
 
 __all__ = [
     "COLUMNS",
@@ -169,7 +169,7 @@ def _version(dist: str) -> str | None:
 
 def environment() -> dict[str, str | None]:
     """Versions recorded with every row (torch is looked up without importing it)."""
-    from . import __version__
+    from repscope.core.version import __version__
 
     return {
         "repscope_version": __version__,

@@ -1,4 +1,8 @@
-"""The measure registry: look up, list and register measures by name."""
+"""The measure registry: look up, list and register measures by name.
+
+The built-in measures are registered when :mod:`repscope.measures` is imported,
+which Python does before it runs this module.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ import difflib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .errors import RepscopeError, UnknownMeasureError
-from .measures.base import Measure
-from .metadata import MeasureInfo
+from repscope.core.errors import RepscopeError, UnknownMeasureError
+from repscope.measures.base import Measure
+from repscope.measures.metadata import MeasureInfo
 
 __all__ = ["register", "unregister", "measure", "list_measures", "measure_info", "measure_class"]
 
@@ -49,7 +53,6 @@ def unregister(name: str) -> None:
 
 
 def measure_class(name: str) -> type[Measure]:
-    _ensure_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -73,14 +76,9 @@ def list_measures(
     family: str | None = None, where: Callable[[MeasureInfo], bool] | None = None
 ) -> list[MeasureInfo]:
     """Metadata of every registered measure, sorted by family then name."""
-    _ensure_loaded()
     infos = [c.info for c in _REGISTRY.values()]
     if family is not None:
         infos = [i for i in infos if i.family == family]
     if where is not None:
         infos = [i for i in infos if where(i)]
     return sorted(infos, key=lambda i: (i.family, i.name))
-
-
-def _ensure_loaded() -> None:
-    from . import measures  # noqa: F401  (registers the built-in measures on import)

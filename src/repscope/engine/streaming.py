@@ -44,7 +44,7 @@ Precision
 ``precision="float64"`` forms every chunk product in float64.
 ``precision="mixed"`` (float32 or lower-precision chunks only) subtracts the
 chunk's float64 mean rounded to float32, multiplies in float32 over blocks of
-:data:`repscope._linalg.MIXED_BLOCK` rows and adds each block product to the
+:data:`repscope.core.linalg.MIXED_BLOCK` rows and adds each block product to the
 float64 accumulator; the rounding of the float32 mean is corrected exactly::
 
     z = fl32(x − s),  s = fl32(μ_c),  e = μ_c − s
@@ -52,7 +52,7 @@ float64 accumulator; the rounding of the float32 mean is corrected exactly::
 
 When every named measure sees the moments only through Frobenius norms (linear
 CKA/HSIC: ``MomentMeasure.mixed_block``), the blocks are
-:data:`repscope._linalg.FROBENIUS_MIXED_BLOCK` rows long, which keeps the
+:data:`repscope.core.linalg.FROBENIUS_MIXED_BLOCK` rows long, which keeps the
 float32 SYRK near the GEMM rate.
 
 Entries then carry a relative error of ~1e-7–1e-6, which moves linear CKA,
@@ -80,10 +80,10 @@ from typing import Any
 
 import numpy as np
 
-from ._array import Array, is_torch
-from ._linalg import MIXED_BLOCK, is_low_precision, mixed_cross
-from .errors import InputShapeError, InputValueError, InvalidParameterError
-from .moments import SecondMoments
+from repscope.core.arrays import Array, is_torch
+from repscope.core.errors import InputShapeError, InputValueError, InvalidParameterError
+from repscope.core.linalg import MIXED_BLOCK, is_low_precision, mixed_cross
+from repscope.measures.moments import SecondMoments
 
 __all__ = [
     "JointMoments",
@@ -265,7 +265,7 @@ class JointMoments:
 
         Asymmetric measures are evaluated in the order given (i as X, j as Y).
         """
-        from ._array import to_float
+        from repscope.core.arrays import to_float
 
         ms = _as_measures(measures)
         if pairs is None:
@@ -547,8 +547,8 @@ def iter_chunks(
 
 # ============================================================== entry points
 def _as_measures(measures: Any) -> list[Any]:
-    from .measures._moment import MomentMeasure
-    from .registry import measure as make
+    from repscope.measures._moment import MomentMeasure
+    from repscope.measures.registry import measure as make
 
     if measures is None:
         return []
@@ -753,7 +753,7 @@ def compute(
         x, y, chunk_size=chunk_size, precision=precision, measures=ms, progress=progress,
         total=total,
     )
-    from ._array import to_float
+    from repscope.core.arrays import to_float
 
     values = {_label(m): to_float(m.from_moments(mom)) for m in ms}
     if isinstance(measures, (str,)) or len(ms) == 1 and not isinstance(measures, (list, tuple)):

@@ -15,41 +15,28 @@ computed for this pair (e.g. it needs equal widths) gets an ``error`` entry
 instead of stopping the others (``on_error="record"``, the default).
 """
 
+
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from ._array import to_float
-from .errors import InvalidParameterError, RepscopeError
-from .measures.base import Measure, Prepared
-from .registry import list_measures, measure_class, measure_info
-from .stats import (
-    MeasureSpec,
-    Stats,
-    bootstrap_ci_prepared,
-    capture_warnings,
-    heldout_prepared,
-    permutation_test_prepared,
-    progress_bar,
-    resolve_measure,
-    supports_heldout,
-)
-from .validation import check_pair
-
-__all__ = [
-    "DEFAULT_MEASURES",
-    "RESULT_COLUMNS",
-    "ResultTable",
-    "compare",
-    "evaluate_prepared",
-    "resolve_measures",
-    "shared_prepare_key",
-]
+from repscope.core.arrays import to_float
+from repscope.core.errors import InvalidParameterError, RepscopeError
+from repscope.core.progress import progress_bar
+from repscope.core.validation import check_pair
+from repscope.core.warning_capture import capture_warnings
+from repscope.engine.table import RESULT_COLUMNS, ResultTable
+from repscope.inference.bootstrap import bootstrap_ci_prepared
+from repscope.inference.heldout import heldout_prepared, supports_heldout
+from repscope.inference.options import MeasureSpec, Stats, resolve_measure
+from repscope.inference.permutation import permutation_test_prepared
+from repscope.measures.base import Measure, Prepared
+from repscope.measures.registry import list_measures, measure_class
 
 #: measures used when none are named (those registered at call time)
 DEFAULT_MEASURES: tuple[str, ...] = (
@@ -61,31 +48,6 @@ DEFAULT_MEASURES: tuple[str, ...] = (
     "mutual_knn",
     "linear_regression",
 )
-
-#: columns of a result row (a grid adds the pair columns in front)
-RESULT_COLUMNS: tuple[str, ...] = (
-    "measure",
-    "params",
-    "kind",
-    "value",
-    "ci_low",
-    "ci_high",
-    "pvalue",
-    "calibrated",
-    "zscore",
-    "null_mean",
-    "null_sd",
-    "heldout",
-    "n",
-    "dx",
-    "dy",
-    "seconds",
-    "stats_seconds",
-    "warnings",
-    "error",
-)
-
-PAIR_COLUMNS: tuple[str, ...] = ("dataset", "model_a", "layer_a", "model_b", "layer_b")
 
 
 # ------------------------------------------------------------------ measures
@@ -140,36 +102,12 @@ def shared_prepare_key(m: Measure) -> Any:
     return key
 
 
-def _display_params(name: str, params: Mapping[str, Any]) -> str:
-    try:
-        defaults = measure_info(name).params
-    except RepscopeError:
-        defaults = {}
-    shown = {}
-    for k, v in params.items():
-        d = defaults.get(k, object())
-        try:
-            same = bool(v == d) if not hasattr(v, "shape") else False
-        except Exception:  # noqa: BLE001 - exotic parameter values
-            same = False
-        if not same:
-            shown[k] = v
-    return ", ".join(f"{k}={_short(v)}" for k, v in shown.items())
-
-
-def _short(v: Any) -> str:
-    if hasattr(v, "shape"):
-        return f"<array {tuple(v.shape)}>"
-    s = repr(v)
-    return s if len(s) <= 24 else s[:21] + "..."
-
-
 # ---------------------------------------------------------------- evaluation
 #: exceptions recorded in a row (``on_error="record"``) instead of stopping the run
 RECORDED_ERRORS: tuple[type[BaseException], ...] = (RepscopeError, np.linalg.LinAlgError)
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -190,7 +128,7 @@ def evaluate_prepared(
     """Value and requested statistics of ``m`` for prepared inputs, as one result row.
 
     Each statistic uses ``seed`` directly, so the row equals what
-    :func:`repscope.stats.permutation_test` etc. return with that seed.
+    :func:`repscope.inference.permutation.permutation_test` etc. return with that seed.
     """
     row: dict[str, Any] = {c: None for c in RESULT_COLUMNS}
     row.update(
@@ -207,7 +145,7 @@ def evaluate_prepared(
     except RECORDED_ERRORS as exc:
         if on_error == "raise":
             raise
-        row.update(seconds=time.perf_counter() - t0, error=_error_text(exc),
+        row.update(seconds=time.perf_counter() - t0, error=error_text(exc),
                    warnings=tuple(msgs))
         return row
     row.update(value=value, seconds=time.perf_counter() - t0)
@@ -223,7 +161,7 @@ def evaluate_prepared(
         except RECORDED_ERRORS as exc:
             if on_error == "raise":
                 raise
-            errors.append("permutation test: " + _error_text(exc))
+            errors.append("permutation test: " + error_text(exc))
     if stats.n_boot:
         try:
             bs = bootstrap_ci_prepared(
@@ -235,7 +173,7 @@ def evaluate_prepared(
         except RECORDED_ERRORS as exc:
             if on_error == "raise":
                 raise
-            errors.append("bootstrap: " + _error_text(exc))
+            errors.append("bootstrap: " + error_text(exc))
     if stats.heldout and supports_heldout(m):
         try:
             ho = heldout_prepared(
@@ -246,7 +184,7 @@ def evaluate_prepared(
         except RECORDED_ERRORS as exc:
             if on_error == "raise":
                 raise
-            errors.append("held-out: " + _error_text(exc))
+            errors.append("held-out: " + error_text(exc))
     if stats.any:
         row["stats_seconds"] = time.perf_counter() - t1
     for k in ("ci_low", "ci_high", "pvalue", "calibrated", "zscore", "null_mean", "null_sd",
@@ -257,7 +195,7 @@ def evaluate_prepared(
     return row
 
 
-def _check_on_error(on_error: str) -> None:
+def check_on_error(on_error: str) -> None:
     if on_error not in ("record", "raise"):
         raise InvalidParameterError(f"on_error must be 'record' or 'raise', got {on_error!r}")
 
@@ -280,9 +218,9 @@ def compare(
         Rows are the same n inputs in the same order.
     measures : see :func:`resolve_measures` (default: :data:`DEFAULT_MEASURES`
         that are registered).
-    stats : statistics to add, see :meth:`repscope.stats.Stats.parse`
+    stats : statistics to add, see :meth:`repscope.inference.options.Stats.parse`
         (``None``, ``"permutation"``, ``"bootstrap"``, ``"heldout"``, ``"all"``,
-        a list of these, a mapping, or a :class:`~repscope.stats.Stats`).
+        a list of these, a mapping, or a :class:`~repscope.inference.options.Stats`).
     seed : seed of every resampling statistic.
     on_error : ``"record"`` (a measure that fails gets an ``error`` entry) or
         ``"raise"``.
@@ -293,7 +231,7 @@ def compare(
     ResultTable
         One row per measure with columns :data:`RESULT_COLUMNS`.
     """
-    _check_on_error(on_error)
+    check_on_error(on_error)
     check_pair(X, Y, min_samples=1, cast=False)
     ms = resolve_measures(measures)
     st = Stats.parse(stats)
@@ -310,7 +248,7 @@ def compare(
                 except RECORDED_ERRORS as exc:
                     if on_error == "raise":
                         raise
-                    prepared[key] = _error_text(exc)
+                    prepared[key] = error_text(exc)
             entry = prepared[key]
             if isinstance(entry, str):
                 row = {c: None for c in RESULT_COLUMNS}
@@ -323,113 +261,3 @@ def compare(
             rows.append(row)
             advance(1)
     return ResultTable(rows)
-
-
-# --------------------------------------------------------------- result table
-def _fmt(col: str, v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, float):
-        if col == "pvalue":
-            return f"{v:.3g}"
-        if col in ("seconds", "stats_seconds"):
-            return f"{v:.3f}"
-        return f"{v:.4g}"
-    return str(v)
-
-
-class ResultTable:
-    """Rows of comparison results (one dict per row) with pandas/record export.
-
-    Iterating yields row dicts; ``len`` counts rows; ``table[i]`` is row ``i``;
-    ``table["cka"]`` the first row of measure ``cka``.  ``warnings`` entries
-    are tuples of messages, ``error`` the message of a failed computation.
-    """
-
-    def __init__(self, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None):
-        self._rows = [dict(r) for r in rows]
-        if columns is None:
-            extra = [c for r in self._rows for c in r if c not in RESULT_COLUMNS]
-            lead = [c for c in PAIR_COLUMNS if c in extra]
-            rest = list(dict.fromkeys(c for c in extra if c not in PAIR_COLUMNS))
-            columns = [*lead, *RESULT_COLUMNS, *rest]
-        self.columns: tuple[str, ...] = tuple(columns)
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self._rows)
-
-    def __getitem__(self, item: int | str) -> dict[str, Any]:
-        if isinstance(item, str):
-            for r in self._rows:
-                if r.get("measure") == item:
-                    return r
-            raise KeyError(f"no row for measure {item!r}")
-        return self._rows[item]
-
-    def value(self, measure: str) -> float | None:
-        """The value of the first row of ``measure``."""
-        return self[measure]["value"]
-
-    def column(self, name: str) -> list[Any]:
-        return [r.get(name) for r in self._rows]
-
-    def to_records(self) -> list[dict[str, Any]]:
-        """Rows as a list of plain dicts (copies) with every column."""
-        return [{c: r.get(c) for c in self.columns} for r in self._rows]
-
-    def to_pandas(self) -> Any:
-        """A :class:`pandas.DataFrame` with one row per result (``warnings`` as tuples)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.to_records(), columns=list(self.columns))
-
-    # --------------------------------------------------------------- display
-    def _display(self) -> tuple[list[str], list[list[str]], list[str]]:
-        notes: list[str] = []
-        show = [c for c in ("model_a", "layer_a", "model_b", "layer_b") if c in self.columns]
-        show += ["measure", "params", "kind", "value"]
-        for c in ("ci_low", "ci_high", "pvalue", "calibrated", "zscore", "heldout"):
-            if any(r.get(c) is not None for r in self._rows):
-                show.append(c)
-        cells = []
-        for r in self._rows:
-            line = []
-            for c in show:
-                v = r.get(c)
-                if c == "params":
-                    v = _display_params(r.get("measure", ""), v or {})
-                line.append(_fmt(c, v))
-            marks = []
-            for w in r.get("warnings") or ():
-                if w not in notes:
-                    notes.append(w)
-                marks.append(f"[{notes.index(w) + 1}]")
-            if r.get("error"):
-                notes.append(f"error ({r.get('measure')}): {r['error']}")
-                marks.append(f"[{len(notes)}]")
-            line.append(" ".join(marks))
-            cells.append(line)
-        header = [*show, "notes"]
-        keep = [i for i, h in enumerate(header)
-                if h in ("measure", "value") or any(row[i] for row in cells)]
-        return [header[i] for i in keep], [[row[i] for i in keep] for row in cells], notes
-
-    def __str__(self) -> str:
-        if not self._rows:
-            return "ResultTable: no rows"
-        header, cells, notes = self._display()
-        widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(header)]
-        lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
-        lines.append("  ".join("-" * w for w in widths))
-        for row in cells:
-            lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
-        lines += [f"[{i}] {n}" for i, n in enumerate(notes, 1)]
-        return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return f"<ResultTable: {len(self)} rows>\n{self}"

@@ -28,20 +28,16 @@ from typing import Any
 
 import numpy as np
 
-from ._array import to_float, to_numpy
-from .errors import InvalidParameterError, RepscopeError
-from .measures.base import Measure, Prepared
-from .registry import list_measures
-from .registry import measure as _lookup
-from .stats import (
-    _rng,
-    capture_warnings,
-    heldout_splits,
-    null_calibration,
-    permutation_null,
-    permute_prepared,
-)
-from .validation import check_pair
+from repscope.core.arrays import to_float, to_numpy
+from repscope.core.errors import InvalidParameterError, RepscopeError
+from repscope.core.validation import check_pair
+from repscope.core.warning_capture import capture_warnings
+from repscope.inference.heldout import heldout_splits
+from repscope.inference.permutation import null_calibration, permutation_null
+from repscope.inference.resampling import as_rng, permute_prepared
+from repscope.measures.base import Measure, Prepared
+from repscope.measures.registry import list_measures
+from repscope.measures.registry import measure as _lookup
 
 __all__ = ["Thresholds", "ClassScore", "InvarianceProfile", "profile", "CLASS_ORDER"]
 
@@ -268,7 +264,7 @@ class _Scorer:
         if not self.cand.heldout:
             values, _ = permutation_null(self.m, self.px, self.py, n_permutations, self.seed)
             return values
-        rng = _rng(self.seed)
+        rng = as_rng(self.seed)
         out = np.empty(n_permutations)
         for i in range(n_permutations):
             out[i] = self.raw(permute_prepared(self.m, self.py, rng.permutation(self.px.n)))

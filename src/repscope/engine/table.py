@@ -1,0 +1,167 @@
+"""Result rows of comparisons: :class:`ResultTable` and the row columns."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from repscope.core.errors import RepscopeError
+from repscope.measures.registry import measure_info
+
+#: columns of a result row (a grid adds the pair columns in front)
+RESULT_COLUMNS: tuple[str, ...] = (
+    "measure",
+    "params",
+    "kind",
+    "value",
+    "ci_low",
+    "ci_high",
+    "pvalue",
+    "calibrated",
+    "zscore",
+    "null_mean",
+    "null_sd",
+    "heldout",
+    "n",
+    "dx",
+    "dy",
+    "seconds",
+    "stats_seconds",
+    "warnings",
+    "error",
+)
+
+PAIR_COLUMNS: tuple[str, ...] = ("dataset", "model_a", "layer_a", "model_b", "layer_b")
+
+
+def _display_params(name: str, params: Mapping[str, Any]) -> str:
+    try:
+        defaults = measure_info(name).params
+    except RepscopeError:
+        defaults = {}
+    shown = {}
+    for k, v in params.items():
+        d = defaults.get(k, object())
+        try:
+            same = bool(v == d) if not hasattr(v, "shape") else False
+        except Exception:  # noqa: BLE001 - exotic parameter values
+            same = False
+        if not same:
+            shown[k] = v
+    return ", ".join(f"{k}={_short(v)}" for k, v in shown.items())
+
+
+def _short(v: Any) -> str:
+    if hasattr(v, "shape"):
+        return f"<array {tuple(v.shape)}>"
+    s = repr(v)
+    return s if len(s) <= 24 else s[:21] + "..."
+
+
+# --------------------------------------------------------------- result table
+def _fmt(col: str, v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, float):
+        if col == "pvalue":
+            return f"{v:.3g}"
+        if col in ("seconds", "stats_seconds"):
+            return f"{v:.3f}"
+        return f"{v:.4g}"
+    return str(v)
+
+
+class ResultTable:
+    """Rows of comparison results (one dict per row) with pandas/record export.
+
+    Iterating yields row dicts; ``len`` counts rows; ``table[i]`` is row ``i``;
+    ``table["cka"]`` the first row of measure ``cka``.  ``warnings`` entries
+    are tuples of messages, ``error`` the message of a failed computation.
+    """
+
+    def __init__(self, rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None = None):
+        self._rows = [dict(r) for r in rows]
+        if columns is None:
+            extra = [c for r in self._rows for c in r if c not in RESULT_COLUMNS]
+            lead = [c for c in PAIR_COLUMNS if c in extra]
+            rest = list(dict.fromkeys(c for c in extra if c not in PAIR_COLUMNS))
+            columns = [*lead, *RESULT_COLUMNS, *rest]
+        self.columns: tuple[str, ...] = tuple(columns)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._rows)
+
+    def __getitem__(self, item: int | str) -> dict[str, Any]:
+        if isinstance(item, str):
+            for r in self._rows:
+                if r.get("measure") == item:
+                    return r
+            raise KeyError(f"no row for measure {item!r}")
+        return self._rows[item]
+
+    def value(self, measure: str) -> float | None:
+        """The value of the first row of ``measure``."""
+        return self[measure]["value"]
+
+    def column(self, name: str) -> list[Any]:
+        return [r.get(name) for r in self._rows]
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """Rows as a list of plain dicts (copies) with every column."""
+        return [{c: r.get(c) for c in self.columns} for r in self._rows]
+
+    def to_pandas(self) -> Any:
+        """A :class:`pandas.DataFrame` with one row per result (``warnings`` as tuples)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.to_records(), columns=list(self.columns))
+
+    # --------------------------------------------------------------- display
+    def _display(self) -> tuple[list[str], list[list[str]], list[str]]:
+        notes: list[str] = []
+        show = [c for c in ("model_a", "layer_a", "model_b", "layer_b") if c in self.columns]
+        show += ["measure", "params", "kind", "value"]
+        for c in ("ci_low", "ci_high", "pvalue", "calibrated", "zscore", "heldout"):
+            if any(r.get(c) is not None for r in self._rows):
+                show.append(c)
+        cells = []
+        for r in self._rows:
+            line = []
+            for c in show:
+                v = r.get(c)
+                if c == "params":
+                    v = _display_params(r.get("measure", ""), v or {})
+                line.append(_fmt(c, v))
+            marks = []
+            for w in r.get("warnings") or ():
+                if w not in notes:
+                    notes.append(w)
+                marks.append(f"[{notes.index(w) + 1}]")
+            if r.get("error"):
+                notes.append(f"error ({r.get('measure')}): {r['error']}")
+                marks.append(f"[{len(notes)}]")
+            line.append(" ".join(marks))
+            cells.append(line)
+        header = [*show, "notes"]
+        keep = [i for i, h in enumerate(header)
+                if h in ("measure", "value") or any(row[i] for row in cells)]
+        return [header[i] for i in keep], [[row[i] for i in keep] for row in cells], notes
+
+    def __str__(self) -> str:
+        if not self._rows:
+            return "ResultTable: no rows"
+        header, cells, notes = self._display()
+        widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(header)]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+        lines.append("  ".join("-" * w for w in widths))
+        for row in cells:
+            lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        lines += [f"[{i}] {n}" for i, n in enumerate(notes, 1)]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<ResultTable: {len(self)} rows>\n{self}"

@@ -1,0 +1,68 @@
+"""Statistics for any registered measure, and the invariance profile built on them.
+
+Everything here works through the generic :class:`~repscope.Measure` interface
+(``prepare`` / ``compare_prepared``), so it applies to every measure in the
+registry, built-in or your own.  One module per method:
+
+==========================  ==============================================================
+:mod:`.options`             :class:`Stats` (what to compute beside each value), measure specs
+:mod:`.resampling`          paired row resampling, permuting prepared representations
+:mod:`.permutation`         :func:`permutation_test`, :func:`null_calibration`
+:mod:`.bootstrap`           :func:`bootstrap_ci` (percentile, BCa, normal)
+:mod:`.heldout`             :func:`heldout`: fitted measures evaluated on held-out samples
+:mod:`.heldout_fits`        the held-out evaluators of the CCA family and regression
+:mod:`.profile`             :func:`profile`: in which senses two representations agree
+==========================  ==============================================================
+
+The formulas are written out in ``docs/statistics.md``.
+"""
+
+from __future__ import annotations
+
+from repscope.inference.bootstrap import BootstrapResult, ConfidenceInterval, bootstrap_ci
+from repscope.inference.heldout import (
+    HeldoutResult,
+    heldout,
+    heldout_measures,
+    register_heldout,
+    supports_heldout,
+)
+from repscope.inference.options import (
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_PERMUTATIONS,
+    MeasureSpec,
+    Stats,
+    resolve_measure,
+)
+from repscope.inference.permutation import (
+    NullCalibration,
+    PermutationTestResult,
+    calibrated_score,
+    null_calibration,
+    permutation_null,
+    permutation_test,
+)
+from repscope.inference.resampling import permute_prepared
+
+__all__ = [
+    "DEFAULT_BOOTSTRAP",
+    "DEFAULT_PERMUTATIONS",
+    "BootstrapResult",
+    "ConfidenceInterval",
+    "HeldoutResult",
+    "MeasureSpec",
+    "NullCalibration",
+    "PermutationTestResult",
+    "Stats",
+    "bootstrap_ci",
+    "calibrated_score",
+    "heldout",
+    "heldout_measures",
+    "null_calibration",
+    "permutation_null",
+    "permutation_test",
+    "permute_prepared",
+    "register_heldout",
+    "resolve_measure",
+    "supports_heldout",
+]
