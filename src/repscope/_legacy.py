@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import os
 import sys
 import types
 import warnings
@@ -29,6 +30,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "repscope.metadata": ("repscope.measures.metadata",),
     "repscope.registry": ("repscope.measures.registry",),
     "repscope.moments": ("repscope.measures.moments",),
+    "repscope.measures._moment": ("repscope.measures.moment_measure",),
     "repscope.docs_gen": ("repscope.measures.catalogue",),
     "repscope.stats": (
         "repscope.inference",
@@ -58,8 +60,12 @@ MOVED: dict[str, tuple[str, ...]] = {
     "repscope.models": ("repscope.extract.pretrained",),
 }
 
+_PACKAGE_INIT = os.path.join(os.path.dirname(__file__), "__init__.py")
+
 #: short names of the old modules, as attributes of the ``repscope`` package
-OLD_ATTRIBUTES: frozenset[str] = frozenset(name.rsplit(".", 1)[1] for name in MOVED)
+OLD_ATTRIBUTES: frozenset[str] = frozenset(
+    name.split(".")[1] for name in MOVED if name.count(".") == 1
+)
 
 
 def _stacklevel() -> int:
@@ -70,15 +76,17 @@ def _stacklevel() -> int:
     which show a DeprecationWarning only when it is attributed to ``__main__``,
     treat it as the user's).
     """
-    frame = sys._getframe(1)  # the caller of this function: _warn
+    frame = sys._getframe(1)  # the caller of this function: _warn, stack level 1
     level = 1
-    while frame is not None and (
-        frame.f_code.co_filename == __file__
-        or frame.f_code.co_filename.startswith("<frozen importlib")
-        or "importlib" in frame.f_code.co_filename.replace("\\", "/").split("/")[-2:-1]
-    ):
+    while frame is not None:
+        name = frame.f_code.co_filename
+        internal = "importlib" in name and "_bootstrap" in name  # warnings skips these itself
+        if not internal:
+            ours = name in (__file__, _PACKAGE_INIT)  # this module, repscope.__getattr__
+            if not ours and "importlib" not in name.replace("\\", "/").split("/")[-2:-1]:
+                return level
+            level += 1
         frame = frame.f_back
-        level += 1
     return level
 
 

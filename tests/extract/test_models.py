@@ -1,4 +1,4 @@
-"""Tests of repscope.extract.pretrained: the registry, split-zip assembly into the cache, real models.
+"""Tests of repscope.extract.pretrained: registry, split-zip assembly into the cache, real models.
 
 The assembly is tested on tiny generated archives split into five fragments
 and installed as fake distributions (a ``*.dist-info`` folder with a RECORD on

@@ -17,11 +17,11 @@ from sklearn.cross_decomposition import CCA
 
 import repscope
 from repscope.measures.cca import (
-    SVCCA,
     canonical_correlations,
     canonical_correlations_gram,
     pca_components_for_variance,
 )
+from repscope.measures.cca_variants import SVCCA
 
 CCA_NAMES = ["mean_cca", "mean_sq_cca", "svcca", "pwcca", "ridge_cca"]
 

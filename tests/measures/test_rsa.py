@@ -11,6 +11,7 @@ from scipy.spatial.distance import pdist
 
 import repscope
 from repscope.core.errors import DegenerateInputError, InvalidParameterError
+from repscope.measures import ranks as ranks_module
 from repscope.measures import rsa as rsa_module
 from repscope.measures.rsa import (
     COMPARATORS,
@@ -215,9 +216,9 @@ def test_centred_ranks_equal_scipy_average_ranks(rng, method):
 
 def test_centred_ranks_auto_picks_counting_for_narrow_key_ranges(rng, monkeypatch):
     calls: list[str] = []
-    count, sort = rsa_module._count_ranks, rsa_module._sort_ranks
-    monkeypatch.setattr(rsa_module, "_count_ranks", lambda *a: calls.append("count") or count(*a))
-    monkeypatch.setattr(rsa_module, "_sort_ranks", lambda *a: calls.append("sort") or sort(*a))
+    count, sort = ranks_module._count_ranks, ranks_module._sort_ranks
+    monkeypatch.setattr(ranks_module, "_count_ranks", lambda *a: calls.append("count") or count(*a))
+    monkeypatch.setattr(ranks_module, "_sort_ranks", lambda *a: calls.append("sort") or sort(*a))
     vectors = _tied_vectors(rng)
     centred_ranks(vectors["narrow"])  # 300 keys for 40 000 entries
     centred_ranks(vectors["signed"])  # keys of −2.9 … 2.9: a ~2^31-key range

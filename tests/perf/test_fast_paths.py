@@ -21,8 +21,8 @@ from repscope.core.linalg import (
     mixed_gram,
     psd_sqrt_trace,
 )
-from repscope.measures._moment import choose_gram
 from repscope.measures.cca import canonical_correlations, correlations_cholesky
+from repscope.measures.moment_measure import choose_gram
 from repscope.measures.rsa import FAST_MIN_N, centred_ranks, rdm_gemm
 
 

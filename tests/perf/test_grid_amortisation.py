@@ -23,7 +23,7 @@ from repscope.engine.grid import grid
 from repscope.engine.local import run_tasks
 from repscope.engine.tasks import Task, pair_list
 from repscope.inference.options import Stats
-from repscope.measures._moment import MomentMeasure
+from repscope.measures.moment_measure import MomentMeasure
 from repscope.storage.results_db import ResultKey
 
 #: second-moment measures (all use X̃ᵀỸ on the feature path), symmetric and not
@@ -70,8 +70,8 @@ class _CrossCalls:
 
     def __init__(self, monkeypatch) -> None:
         self.widths: list[tuple[int, int]] = []
-        original = MomentMeasure._compute_cross
-        original_many = MomentMeasure._compute_cross_many
+        original = MomentMeasure.compute_cross
+        original_many = MomentMeasure.compute_cross_many
 
         def counting(m, px, py, mixed=False):
             self.widths.append((int(px.data.shape[1]), int(py.data.shape[1])))
@@ -81,8 +81,8 @@ class _CrossCalls:
             self.widths.append((int(px.data.shape[1]), sum(int(p.data.shape[1]) for p in pys)))
             return original_many(m, px, pys)
 
-        monkeypatch.setattr(MomentMeasure, "_compute_cross", counting)
-        monkeypatch.setattr(MomentMeasure, "_compute_cross_many", counting_many)
+        monkeypatch.setattr(MomentMeasure, "compute_cross", counting)
+        monkeypatch.setattr(MomentMeasure, "compute_cross_many", counting_many)
 
 
 # ------------------------------------------------------------------ values

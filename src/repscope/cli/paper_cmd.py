@@ -78,7 +78,7 @@ def _fresh(out: Path) -> None:
 
 
 def _emit_json(obj: Any) -> None:
-    from repscope.identifiability.experiments._common import jsonable
+    from repscope.identifiability.experiments.common import jsonable
 
     typer.echo(json.dumps(jsonable(obj), indent=2))
 
@@ -157,7 +157,7 @@ def width_sweep(
     no_progress: NoProgressOpt = False,
 ) -> None:
     """Fig. 3 right and Fig. 16 right: wider MLPs are closer in d_LLV and in d_{f,g}."""
-    from repscope.identifiability.experiments._common import set_threads
+    from repscope.identifiability.experiments.common import set_threads
     from repscope.identifiability.experiments.width_sweep import (
         PRESETS,
         run_width_sweep,
@@ -256,8 +256,8 @@ def cifar10(
     no_progress: NoProgressOpt = False,
 ) -> None:
     """Fig. 3 left and Fig. 5: ResNet-18s on CIFAR-10, pairwise m_CCA and loss differences."""
-    from repscope.identifiability.experiments._common import set_threads
     from repscope.identifiability.experiments.cifar10 import CifarConfig, load_cifar10, run_cifar10
+    from repscope.identifiability.experiments.common import set_threads
 
     data = load_cifar10(data_dir)  # fails early, with the data-set message, before any write
     if fresh:

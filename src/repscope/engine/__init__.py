@@ -11,7 +11,10 @@ Data flow: representations → validated → prepared once per representation
 :mod:`.local`           running tasks in this process (prepare-key groups, threads)
 :mod:`.cross_moments`   batched cross products shared by the moment measures
 :mod:`.distributed`     the Dask backend of :func:`grid`
+:mod:`.dask_clients`    :func:`dask_client` and the active Dask client
 :mod:`.streaming`       exact second moments from chunks that never fit in memory
+:mod:`.joint_moments`   :class:`JointMoments`, the accumulator of the streaming functions
+:mod:`.chunk_sources`   row chunks of arrays, ``.npy`` files and Zarr arrays
 ======================  ===========================================================
 
 The Dask backend depends on the public task interface (:mod:`.tasks`,

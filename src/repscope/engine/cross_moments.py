@@ -19,8 +19,8 @@ from repscope.engine.tasks import (
     RepKey,
     Task,
 )
-from repscope.measures._moment import MomentMeasure
 from repscope.measures.base import Measure, Prepared
+from repscope.measures.moment_measure import MomentMeasure
 
 #: bytes of batched cross products kept for reuse by the other measures of a grid
 CROSS_BUDGET = 512 * 2**20
@@ -219,9 +219,9 @@ class CrossMoments:
         with capture_warnings() as caught:
             try:
                 if len(batch) == 1:
-                    block = m._compute_cross(pa, batch[0][1], mixed)
+                    block = m.compute_cross(pa, batch[0][1], mixed)
                 else:
-                    block = m._compute_cross_many(pa, [p for _, p in batch])
+                    block = m.compute_cross_many(pa, [p for _, p in batch])
             except RECORDED_ERRORS:
                 return
         if caught.messages:  # let each pair raise (and record) its own warning

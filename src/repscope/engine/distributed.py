@@ -66,33 +66,37 @@ every stored row, as in-process.
 Values equal the in-process grid's to float64 rounding (≈ 1e-15 relative for
 well-conditioned inputs).  One documented difference: for float32 inputs the
 in-process linear CKA/HSIC/NBS use float32 GEMMs (within 1e-7 of float64,
-see :mod:`repscope.measures._moment`), while the chunked route accumulates
+see :mod:`repscope.measures.moment_measure`), while the chunked route accumulates
 float64 statistics, so those values can differ in the 7th digit.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import mmap
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from repscope.core.arrays import is_torch, to_float, to_numpy
-from repscope.core.errors import InvalidParameterError, RepscopeError
 from repscope.core.warning_capture import capture_warnings
 from repscope.engine.compare import RECORDED_ERRORS
 from repscope.engine.cross_moments import CrossMoments
+from repscope.engine.dask_clients import (
+    active_client,
+    current_client,
+    dask_client,
+    import_distributed,
+    parse_address,
+)
 from repscope.engine.local import prepare_names, run_tasks
 from repscope.engine.table import RESULT_COLUMNS
 from repscope.engine.tasks import RepKey, Task, array_shape
 from repscope.inference.options import Stats
-from repscope.measures._moment import MomentMeasure
+from repscope.measures.moment_measure import MomentMeasure
 from repscope.measures.moments import SecondMoments
 
 __all__ = [
@@ -114,125 +118,6 @@ TILE_WIDTH = 2048
 
 #: float64 bytes of one chunk of rows read by a worker (all representations of a tile)
 CHUNK_BYTES = 64 * 2**20
-
-_ACTIVE: contextvars.ContextVar[Any] = contextvars.ContextVar("repscope_dask_client",
-                                                              default=None)
-
-
-# ------------------------------------------------------------------ clients
-def _distributed() -> Any:
-    try:
-        import distributed
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "running on Dask needs the optional packages dask and distributed "
-            "(pip install 'dask[distributed]')"
-        ) from exc
-    return distributed
-
-
-def parse_address(address: str) -> tuple[str, int | None]:
-    """``("local", n_workers)`` for ``"local"`` / ``"local:N"``, else ``("remote", address)``."""
-    if not isinstance(address, str) or not address.strip():
-        raise InvalidParameterError(f"a Dask address must be a non-empty str, got {address!r}")
-    address = address.strip()
-    if address == "local":
-        return "local", None
-    if address.startswith("local:"):
-        text = address[len("local:"):]
-        if not text.isdigit() or int(text) < 1:
-            raise InvalidParameterError(
-                f"'local:N' needs a positive number of workers, got {address!r}"
-            )
-        return "local", int(text)
-    if "://" not in address and ":" not in address:
-        raise InvalidParameterError(
-            f"a Dask address is 'local', 'local:N' or a scheduler address such as "
-            f"'tcp://host:8786', got {address!r}"
-        )
-    return "remote", address
-
-
-@contextlib.contextmanager
-def dask_client(address: Any = "local", *, timeout: float = 30.0,
-                **cluster_kwargs: Any) -> Iterator[Any]:
-    """Connect to (or start) a Dask cluster and run every grid inside the block on it.
-
-    Parameters
-    ----------
-    address : ``"local"`` (a :class:`distributed.LocalCluster` with one
-        single-threaded worker process per core), ``"local:N"`` (N worker
-        processes), a scheduler address (``"tcp://host:8786"``, ``"host:8786"``,
-        ``"tls://…"``), or an existing ``distributed.Client`` (not closed at
-        the end).
-    timeout : seconds to wait for a remote scheduler.
-    **cluster_kwargs : passed to ``LocalCluster`` (e.g. ``memory_limit``).
-
-    Yields
-    ------
-    distributed.Client
-        The client; :func:`active_client` returns it inside the block.
-
-    A cluster or client started here is closed when the block ends.
-    """
-    distributed = _distributed()
-    client: Any
-    cluster: Any = None
-    own = True
-    if isinstance(address, distributed.Client):
-        client, own = address, False
-    else:
-        kind, workers = parse_address(address)
-        if kind == "local":
-            kw: dict[str, Any] = {"n_workers": workers, "threads_per_worker": 1,
-                                  "processes": True, "dashboard_address": "127.0.0.1:0",
-                                  "host": "127.0.0.1"}
-            kw.update(cluster_kwargs)
-            cluster = distributed.LocalCluster(**kw)
-            client = distributed.Client(cluster, set_as_default=False)
-        else:
-            try:
-                client = distributed.Client(address, timeout=timeout, set_as_default=False)
-            except (OSError, TimeoutError) as exc:
-                raise RepscopeError(
-                    f"cannot connect to the Dask scheduler at {address!r}: {exc}"
-                ) from exc
-    token = _ACTIVE.set(client)
-    try:
-        yield client
-    finally:
-        _ACTIVE.reset(token)
-        if own:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-
-
-def active_client() -> Any:
-    """The client of the innermost :func:`dask_client` block, or ``None``."""
-    return _ACTIVE.get()
-
-
-def current_client(required: bool = False) -> Any:
-    """The active :func:`dask_client` client, else Dask's default client, else ``None``.
-
-    With ``required=True`` a missing client raises :class:`InvalidParameterError`.
-    """
-    client = _ACTIVE.get()
-    if client is not None:
-        return client
-    try:
-        from distributed import get_client
-
-        return get_client()
-    except (ImportError, ValueError) as exc:
-        if required:
-            raise InvalidParameterError(
-                "executor='dask' needs a Dask client: pass client=..., create a "
-                "distributed.Client, or run inside repscope.engine.distributed.dask_client(address)"
-            ) from exc
-        return None
-
 
 # ------------------------------------------------------------------ sources
 @dataclass(frozen=True)
@@ -431,7 +316,7 @@ def moment_row(m: MomentMeasure, mom: SecondMoments) -> dict[str, Any] | None:
     t0 = time.perf_counter()
     try:
         with capture_warnings() as cw:
-            m._check_regime(n, dx, dy)  # the warnings compare_prepared would raise first
+            m.check_regime(n, dx, dy)  # the warnings compare_prepared would raise first
             value = to_float(m.from_moments(mom))
     except RECORDED_ERRORS:
         return None
@@ -538,7 +423,7 @@ def run_grid_tasks(
     Called by :func:`repscope.grid`; see the module docstring for the split
     into second-moment tiles and blocks.
     """
-    distributed = _distributed()
+    distributed = import_distributed()
     widths = {k: array_shape(reps[k])[1] for k in reps}
     needed = list(dict.fromkeys(k for t in tasks for k in (t.a, t.b)))
     kinds = {k: _dtype_kind(reps[k]) for k in needed}

@@ -16,7 +16,7 @@ representation at a time.  Lazy arrays (anything with ``__array__`` and
 group that needs them is computed.
 
 Cross terms are batched and shared (:class:`CrossMoments`).  A second-moment
-measure (:class:`~repscope.measures._moment.MomentMeasure`) that takes the
+measure (:class:`~repscope.measures.moment_measure.MomentMeasure`) that takes the
 feature path for a pair needs the centred cross product ``X̃ₐᵀX̃_b``
 (n·dₐ·d_b flops, its main per-pair cost besides a d × d decomposition).  The
 grid computes the cross products of one representation with all its partners
@@ -35,7 +35,7 @@ n is small relative to d, see :meth:`MomentMeasure.use_gram`) is not batched:
 its per-representation centred Gram matrix is cached in the prepared object and
 the pair costs only O(n²).  The batched products multiply the cached centred
 float64 copies of the partners, concatenated
-(:meth:`MomentMeasure._compute_cross_many`), so every value equals the
+(:meth:`MomentMeasure.compute_cross_many`), so every value equals the
 single-pair call ``repscope.measure(name)(X, Y)`` to rounding (≈ 1e-15
 relative; only a measure that is itself ill-conditioned at the input, e.g.
 PWCCA with repeated canonical correlations, turns such rounding into a visible
@@ -89,7 +89,8 @@ from repscope.engine.tasks import (
 from repscope.inference.options import Stats
 from repscope.storage.results_db import ResultKey, ResultsDB, canonical_json
 
-#: ways to run a grid (``None`` = Dask inside :func:`repscope.engine.distributed.dask_client`, else local)
+#: ways to run a grid (``None``: Dask inside
+#: :func:`repscope.engine.distributed.dask_client`, else local)
 EXECUTORS = ("local", "dask")
 
 
@@ -104,11 +105,11 @@ def _resolve_client(executor: str | None, client: Any) -> Any:
         return client
     if executor == "local":
         return None
-    from repscope.engine import distributed
+    from repscope.engine import dask_clients
 
     if executor == "dask":
-        return distributed.current_client(required=True)
-    return distributed.active_client()
+        return dask_clients.current_client(required=True)
+    return dask_clients.active_client()
 
 
 def grid(

@@ -319,7 +319,9 @@ def extract_hf(
     if not isinstance(model, torch.nn.Module):
         raise RepscopeError(f"model must be a transformers model or a path, got {type(model)}")
     if tokenizer is None or not callable(tokenizer):
-        raise RepscopeError("a tokenizer is required (from load_hf or repscope.extract.pretrained.load)")
+        raise RepscopeError(
+            "a tokenizer is required (from load_hf or repscope.extract.pretrained.load)"
+        )
     items = _check_texts(texts if texts is not None else [])
     if pooling not in TOKEN_POOLINGS:
         raise RepscopeError(f"pooling must be one of {TOKEN_POOLINGS}, got {pooling!r}")

@@ -2,17 +2,15 @@
 
 Importing this package registers every built-in measure.  Where things are:
 
-=====================  ==============================================================
-:mod:`.base`           :class:`Measure` and :class:`Prepared` (prepare once, compare often)
-:mod:`.metadata`       :class:`MeasureInfo` and :class:`Invariance` (what a measure declares)
-:mod:`.registry`       look up, list and register measures by name
-:mod:`.moments`        :class:`SecondMoments`, the sufficient statistics of moment measures
-:mod:`._moment`        :class:`MomentMeasure`, the base of the second-moment measures
-:mod:`.catalogue`      the measure tables of the README and ``docs/measures.md``
-family modules         ``alignment``, ``cca``, ``cka``, ``functional``, ``information``,
-                       ``m_svd``, ``neighbours``, ``procrustes``, ``regression``, ``rsa``,
-                       ``rsm``, ``shape``, ``statistics``
-=====================  ==============================================================
+* :mod:`.base` — :class:`Measure` and :class:`Prepared` (prepare once, compare often);
+* :mod:`.metadata` — :class:`MeasureInfo` and :class:`Invariance` (what a measure declares);
+* :mod:`.registry` — look up, list and register measures by name;
+* :mod:`.moments` — :class:`SecondMoments`, the sufficient statistics of moment measures;
+* :mod:`.moment_measure` — :class:`MomentMeasure`, the base of the second-moment measures;
+* :mod:`.catalogue` — the measure tables of the README and ``docs/measures.md``;
+* :mod:`.ranks` — centred ranks of long vectors (RSA's Spearman step);
+* the family modules of :data:`BUILTIN_FAMILIES` — one per family of measures
+  (``_kernels`` and ``_knn`` hold their shared kernel and neighbour helpers).
 
 A measure's formula, invariances and reference are in its class docstring and
 its ``info``; its tests are in ``tests/measures/test_<family>.py`` and the
@@ -24,6 +22,7 @@ from __future__ import annotations
 from repscope.measures import (  # noqa: F401  (importing a family module registers its measures)
     alignment,
     cca,
+    cca_variants,
     cka,
     functional,
     information,
@@ -49,7 +48,7 @@ from repscope.measures.registry import (
 
 #: the modules whose measures are built in (registered when this package is imported)
 BUILTIN_FAMILIES: tuple[str, ...] = (
-    "alignment", "cca", "cka", "functional", "information", "m_svd", "neighbours",
+    "alignment", "cca", "cca_variants", "cka", "functional", "information", "m_svd", "neighbours",
     "procrustes", "regression", "rsa", "rsm", "shape", "statistics",
 )
 

@@ -24,9 +24,9 @@ from scipy.optimize import linear_sum_assignment
 from repscope.core.arrays import Array, namespace, to_numpy
 from repscope.core.errors import DegenerateInputError, InputShapeError
 from repscope.core.validation import warn_degenerate
-from repscope.measures._moment import MomentMeasure
 from repscope.measures.base import Measure, Prepared
 from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.moment_measure import MomentMeasure
 from repscope.measures.moments import SecondMoments
 from repscope.measures.registry import register
 

@@ -49,7 +49,8 @@ def measures_reference() -> str:
     out = [
         "# Measure reference",
         "",
-        "Generated from the registry by `python -m repscope.measures.catalogue`; each entry's formula "
+        "Generated from the registry by `python -m repscope.measures.catalogue`; each entry's "
+        "formula "
         "and assumptions are the measure's docstring. The conformance suite "
         "(`tests/test_conformance.py`) proves every declared property, and each measure's "
         "reference-value tests live in `tests/measures/`.",

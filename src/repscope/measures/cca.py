@@ -38,18 +38,16 @@ and the ρᵢ of ``mean_cca`` come from :func:`repscope.core.linalg.singular_val
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from repscope.core.arrays import Array, is_torch, namespace, to_numpy
-from repscope.core.errors import InvalidParameterError
 from repscope.core.linalg import cholesky_pd, range_basis, singular_values
 from repscope.core.validation import warn_degenerate
-from repscope.measures._moment import MomentMeasure
 from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.moment_measure import MomentMeasure
 from repscope.measures.moments import SecondMoments
 from repscope.measures.registry import register
 
@@ -64,9 +62,7 @@ __all__ = [
     "CCAMeasure",
     "MeanCCA",
     "MeanSqCCA",
-    "SVCCA",
-    "PWCCA",
-    "RidgeCCA",
+    "shrunk_spectrum",
 ]
 
 AFFINE = frozenset(
@@ -310,7 +306,7 @@ class CCAMeasure(MomentMeasure):
         """The value from ``W = Lx⁻¹ Sxy Ly⁻ᵀ`` (full-rank covariances; ρᵢ = σᵢ(W))."""
         return self._reduce(correlations_from_whitened(w))
 
-    def _check_regime(self, n: int, dx: int, dy: int) -> None:
+    def check_regime(self, n: int, dx: int, dy: int) -> None:
         if max(dx, dy) >= n - 1:
             warn_degenerate(
                 f"{self.info.name}: a representation has d={max(dx, dy)} >= n-1={n - 1} "
@@ -319,7 +315,7 @@ class CCAMeasure(MomentMeasure):
             )
 
     def _from_moments(self, mom: SecondMoments) -> Any:
-        self._check_regime(mom.n, *mom.dims)
+        self.check_regime(mom.n, *mom.dims)
         return self._from_moment_stats(mom)
 
     def _from_grams(self, kx: Array, ky: Array, px: Any, py: Any) -> Any:
@@ -329,7 +325,7 @@ class CCAMeasure(MomentMeasure):
 
     def _compare(self, px: Any, py: Any) -> Array:
         n, dx, dy = px.n, int(px.data.shape[1]), int(py.data.shape[1])
-        self._check_regime(n, dx, dy)
+        self.check_regime(n, dx, dy)
         if self.use_gram(n, dx, dy):
             return self._from_grams(self._gram(px), self._gram(py), px, py)
         if self.correlations_only:  # whitening factors cached per representation
@@ -436,230 +432,6 @@ class MeanSqCCA(CCAMeasure):
         """``Σρᵢ² = ‖W‖²_F``: no decomposition needed (m = min(dx, dy) at full rank)."""
         xp = namespace(w)
         return xp.clip(xp.sum(w * w) / min(int(w.shape[0]), int(w.shape[1])), 0.0, 1.0)
-
-
-@register
-class SVCCA(CCAMeasure):
-    r"""Singular-vector CCA: mean canonical correlation after PCA of each side.
-
-    Each representation is reduced to its ``k`` leading principal components,
-    ``X̃ ↦ X̃ V_{:k}`` with ``Sxx = V diag(λ) Vᵀ`` (λ descending), then the
-    mean canonical correlation of the reduced pair is returned::
-
-        k = min{k : (λ₁ + … + λ_k) / Σⱼ λⱼ >= var_fraction}    (or k = n_components)
-        SVCCA(X, Y) = (1/m) Σᵢ ρᵢ(X̃ V_{:kx}, Ỹ U_{:ky}),   m = min(kx, ky)
-
-    The number of components is chosen independently on each side by
-    comparing the cumulative explained-variance *fraction* with
-    ``var_fraction``, so it does not depend on the scale of the data (some
-    implementations compare the fraction with ``var_fraction × total
-    variance`` and keep one component on raw activations).  Computed from
-    second moments (PCA = eigen-decomposition of Sxx), hence streamable, or
-    from Gram matrices when n < d.
-
-    Parameters
-    ----------
-    var_fraction : float in (0, 1], default 0.99
-        Explained-variance fraction kept on each side.
-    n_components : int or None, default None
-        Keep exactly this many components on each side (capped at the rank);
-        overrides ``var_fraction``.
-
-    Invariances: orthogonal maps (hence permutations), isotropic scaling and
-    translation of either side; *not* general invertible linear maps, which
-    change the PCA spectrum and hence which directions are kept.
-
-    Assumptions: the retained dimension must be well below n; warned when it
-    reaches n − 1 (the reduced CCA is then trivially 1).
-
-    References
-    ----------
-    Raghu, Gilmer, Yosinski & Sohl-Dickstein, "SVCCA: Singular Vector
-    Canonical Correlation Analysis for Deep Learning Dynamics and
-    Interpretability", NeurIPS 2017.
-    """
-
-    info = MeasureInfo(
-        name="svcca",
-        family="cca",
-        kind="similarity",
-        value_range=(0.0, 1.0),
-        symmetric=True,
-        metric=False,
-        invariances=ORTHO_SCALE_SHIFT,
-        assumptions="PCA keeps the fewest components reaching var_fraction of the variance on "
-        "each side; trivially 1 when the kept dimension reaches n-1 (warned).",
-        reference="Raghu et al., SVCCA, NeurIPS 2017",
-        differentiable=True,
-        min_samples=3,
-        params={"var_fraction": 0.99, "n_components": None},
-        variants=({}, {"var_fraction": 0.8}, {"n_components": 3}),
-    )
-
-    def _check_params(self) -> None:
-        self._param_range("var_fraction", 0.0, 1.0)
-        if self.params["var_fraction"] <= 0.0:
-            raise InvalidParameterError(
-                f"svcca: var_fraction must be in (0, 1], got {self.params['var_fraction']!r}"
-            )
-        self._param_range("n_components", 1, math.inf, integer=True, allow_none=True)
-
-    def _check_regime(self, n: int, dx: int, dy: int) -> None:
-        """Checked after choosing the number of components (see ``_from_spectra``)."""
-
-    def n_kept(self, eigenvalues: Any) -> int:
-        """Number of principal components kept for a spectrum (descending or not)."""
-        k = self.params["n_components"]
-        r = int(eigenvalues.shape[0])
-        if k is not None:
-            return min(int(k), r)
-        return pca_components_for_variance(eigenvalues, self.params["var_fraction"])
-
-    def _from_spectra(self, s: CrossSpectra) -> Any:
-        kx, ky = self.n_kept(s.wx), self.n_kept(s.wy)
-        if max(kx, ky) >= s.n - 1:
-            warn_degenerate(
-                f"svcca kept {max(kx, ky)} >= n-1={s.n - 1} principal components; the "
-                "reduced CCA is trivially 1. Lower var_fraction or use more samples."
-            )
-        xp = namespace(s.cxy)
-        return xp.mean(s.truncate(kx, ky).correlations())
-
-
-@register
-class PWCCA(CCAMeasure):
-    r"""Projection-weighted CCA (asymmetric: weights come from X).
-
-    With canonical correlations ρ₁…ρ_m and X's unit-norm canonical variates
-    ``hᵢ = X̃ aᵢ`` (``m = min(rank X̃, rank Ỹ)``), each correlation is weighted
-    by how much of X's neurons it accounts for::
-
-        αᵢ = Σⱼ |⟨hᵢ, x̃ⱼ⟩|        (x̃ⱼ: j-th centred neuron of X)
-        PWCCA(X, Y) = Σᵢ αᵢ ρᵢ / Σᵢ αᵢ
-
-    From moments, ``⟨hᵢ, x̃ⱼ⟩ = (Vx diag(√wx) uᵢ)ⱼ`` with ``uᵢ`` the i-th left
-    singular vector of the whitened cross-covariance, so no per-sample pass
-    is needed.  Both width orders are handled (``dx > dy`` and ``dx < dy``);
-    only the ``m`` paired variates of X are weighted.
-
-    Invariances (of either side): permutations, isotropic scaling and
-    translation.  On the Y side it is even affine invariant, but on the X side
-    the weights depend on X's neuron basis, so it is *not* orthogonally
-    invariant.  Asymmetric.
-
-    Assumptions: n well above d; trivially 1 when d >= n − 1 (warned).  The
-    weights are unique when the canonical correlations are distinct.
-
-    References
-    ----------
-    Morcos, Raghu & Bengio, "Insights on representational similarity in
-    neural networks with canonical correlation", NeurIPS 2018.
-    """
-
-    needs_loadings = True
-
-    info = MeasureInfo(
-        name="pwcca",
-        family="cca",
-        kind="similarity",
-        value_range=(0.0, 1.0),
-        symmetric=False,
-        metric=False,
-        invariances=frozenset(
-            {Invariance.PERMUTATION, Invariance.ISOTROPIC_SCALING, Invariance.TRANSLATION}
-        ),
-        assumptions="Weights from X's canonical variates (asymmetric); needs n well above d; "
-        "trivially 1 when d >= n-1 (warned).",
-        reference="Morcos, Raghu & Bengio, NeurIPS 2018",
-        differentiable=True,
-        min_samples=3,
-    )
-
-    def _from_spectra(self, s: CrossSpectra) -> Any:
-        xp = namespace(s.cxy)
-        u, rho, _ = xp.linalg.svd(s.whitened(), full_matrices=False)
-        rho = xp.clip(rho, 0.0, 1.0)
-        if s.lx is None:  # pragma: no cover - guaranteed by needs_loadings
-            raise RuntimeError("pwcca: cross spectra were built without loadings")
-        alpha = xp.sum(xp.abs(s.lx @ u), axis=0)
-        return xp.sum(alpha * rho) / xp.sum(alpha)
-
-
-@register
-class RidgeCCA(CCAMeasure):
-    r"""Regularised (ridge / shrinkage) CCA: mean correlation of regularised canonical pairs.
-
-    Each covariance is shrunk towards a multiple of the identity with the same
-    trace, which keeps the measure free of the data's scale::
-
-        Rxx = (1 − reg) Sxx + reg · (tr Sxx / dx) · I     (likewise Ryy)
-        (aᵢ, bᵢ): singular pairs of Rxx^{-1/2} Sxy Ryy^{-1/2}   (a ← Rxx^{-1/2} u)
-        ρ̃ᵢ = corr(X̃aᵢ, Ỹbᵢ) = aᵢᵀSxy bᵢ / sqrt(aᵢᵀSxx aᵢ · bᵢᵀSyy bᵢ)
-        ridge_cca(X, Y) = (1/m) Σᵢ ρ̃ᵢ,   m = min(rank X̃, rank Ỹ)
-
-    The reported ρ̃ᵢ are the actual correlations of the regularised canonical
-    variates, so values stay in [0, 1] and ``m(X, X) = 1`` (the shrunk
-    singular values themselves are not bounded by 1 for this shrinkage form).
-    ``reg = 0`` is plain CCA (equals ``mean_cca``); ``reg = 1`` uses the
-    directions of partial least squares (singular vectors of Sxy).  Computed on
-    the numerical ranges of Sxx and Syy, from moments or Gram matrices.
-
-    Parameters
-    ----------
-    reg : float in [0, 1], default 0.1
-        Shrinkage weight.
-
-    Invariances: reg = 0: every affine map; reg > 0: orthogonal maps,
-    isotropic scaling and translation (not invertible linear maps).
-
-    Assumptions: regularisation makes the estimate usable for d close to or
-    above n; the d >= n − 1 warning is issued only for reg = 0.
-
-    References
-    ----------
-    Vinod, "Canonical ridge and econometrics of joint production", J.
-    Econometrics 1976; Kuss & Graepel, "The geometry of kernel canonical
-    correlation analysis", MPI Tech. Report 108, 2003.
-    """
-
-    info = MeasureInfo(
-        name="ridge_cca",
-        family="cca",
-        kind="similarity",
-        value_range=(0.0, 1.0),
-        symmetric=True,
-        metric=False,
-        invariances=ORTHO_SCALE_SHIFT,
-        assumptions="Shrinkage towards a scaled identity; reg=0 is plain CCA (affine "
-        "invariant, trivially 1 when d >= n-1).",
-        reference="Vinod 1976; Kuss & Graepel 2003",
-        differentiable=True,
-        min_samples=3,
-        params={"reg": 0.1},
-        variants=({}, {"reg": 0.0}, {"reg": 1.0}),
-    )
-
-    def _check_params(self) -> None:
-        self._param_range("reg", 0.0, 1.0)
-
-    @property
-    def invariances(self) -> frozenset[Invariance]:
-        return AFFINE if self.params["reg"] == 0 else ORTHO_SCALE_SHIFT
-
-    def _check_regime(self, n: int, dx: int, dy: int) -> None:
-        if self.params["reg"] == 0:
-            super()._check_regime(n, dx, dy)
-
-    def _from_spectra(self, s: CrossSpectra) -> Any:
-        xp = namespace(s.cxy)
-        dx_ = shrunk_spectrum(s.wx, s.dx, self.params["reg"])
-        dy_ = shrunk_spectrum(s.wy, s.dy, self.params["reg"])
-        m = s.cxy / xp.sqrt(dx_)[:, None] / xp.sqrt(dy_)[None, :]
-        u, sig, vh = xp.linalg.svd(m, full_matrices=False)
-        var_x = xp.sum((u * u) * (s.wx / dx_)[:, None], axis=0)
-        var_y = xp.sum((vh.T * vh.T) * (s.wy / dy_)[:, None], axis=0)
-        rho = xp.clip(sig / xp.sqrt(var_x * var_y), 0.0, 1.0)
-        return xp.mean(rho)
 
 
 def shrunk_spectrum(w: Array, d: int, reg: float) -> Array:

@@ -33,7 +33,7 @@ needs an eigen-decomposition, so the feature path costs ≈ n(dx + dy)² flops
 and the Gram path ≈ n²(dx + dy)); both give the same value up to rounding.
 
 Float32 inputs of the linear biased estimator use float32 GEMMs with float64
-accumulation (see :mod:`repscope.measures._moment`): within ~1e-7 of the
+accumulation (see :mod:`repscope.measures.moment_measure`): within ~1e-7 of the
 float64 answer at about twice the speed.
 """
 
@@ -52,9 +52,9 @@ from repscope.measures._kernels import (
     rbf_kernel,
     u_center,
 )
-from repscope.measures._moment import MomentMeasure, feature_cost, gram_cost
 from repscope.measures.base import Prepared
 from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.moment_measure import MomentMeasure, feature_cost, gram_cost
 from repscope.measures.moments import SecondMoments
 from repscope.measures.registry import register
 
@@ -161,7 +161,7 @@ class _KernelMixin(MomentMeasure):
     # ---------------------------------------------------------------- dispatch
     def _compare(self, px: Prepared, py: Prepared) -> Array:
         n, dx, dy = px.n, int(px.data.shape[1]), int(py.data.shape[1])
-        self._check_regime(n, dx, dy)
+        self.check_regime(n, dx, dy)
         if self.use_gram(n, dx, dy):
             return self._from_grams(None, None, px, py)
         if self.params["debiased"]:
@@ -176,7 +176,7 @@ class _KernelMixin(MomentMeasure):
     def _from_hsic_triplet(self, hxy: Array, hxx: Array, hyy: Array) -> Any:
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def _check_regime(self, n: int, dx: int, dy: int) -> None:
+    def check_regime(self, n: int, dx: int, dy: int) -> None:
         if n < _HSIC_SMALL_N:
             warn_degenerate(
                 f"{self.info.name}: n={n} samples is small for an HSIC estimate "
@@ -315,7 +315,7 @@ class HSIC(_KernelMixin):
     def _compare(self, px: Prepared, py: Prepared) -> Array:
         n, dx, dy = px.n, int(px.data.shape[1]), int(py.data.shape[1])
         if self.params["debiased"] and not self.use_gram(n, dx, dy):
-            self._check_regime(n, dx, dy)
+            self.check_regime(n, dx, dy)
             xp = namespace(px.data)
             sxy = self._cross_moment(px, py)
             a, b = self._row_norms2(px), self._row_norms2(py)

@@ -20,7 +20,7 @@ accumulators of :mod:`repscope.engine.streaming` can instead form each chunk's
 centred products with float32 GEMMs (accumulated in float64 across chunks);
 such statistics record ``precision="mixed"`` and measures that are not
 accurate to 1e-6 from them refuse them (see
-:attr:`repscope.measures._moment.MomentMeasure.tolerates_mixed`).
+:attr:`repscope.measures.moment_measure.MomentMeasure.tolerates_mixed`).
 """
 
 from __future__ import annotations

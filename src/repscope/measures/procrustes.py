@@ -53,9 +53,9 @@ from repscope.core.linalg import (
     nuclear_norm,
     range_basis,
 )
-from repscope.measures._moment import EIG_WEIGHT, MomentMeasure
 from repscope.measures.base import Prepared
 from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.moment_measure import EIG_WEIGHT, MomentMeasure
 from repscope.measures.moments import SecondMoments
 from repscope.measures.registry import register
 
@@ -154,7 +154,7 @@ class FidelityMeasure(MomentMeasure):
 
     def _compare_path(self, px: Prepared, py: Prepared, mixed: bool) -> Array:
         n, dx, dy = px.n, int(px.data.shape[1]), int(py.data.shape[1])
-        self._check_regime(n, dx, dy)
+        self.check_regime(n, dx, dy)
         xp = namespace(px.data)
         if self.use_gram(n, dx, dy):
             kx, ky = self._gram(px, mixed), self._gram(py, mixed)

@@ -23,9 +23,9 @@ from repscope.core.arrays import Array, is_torch, namespace
 from repscope.core.errors import InsufficientSamplesError
 from repscope.core.linalg import center, range_basis
 from repscope.core.validation import warn_degenerate
-from repscope.measures._moment import MomentMeasure
 from repscope.measures.base import Measure, Prepared
 from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.moment_measure import MomentMeasure
 from repscope.measures.moments import SecondMoments
 from repscope.measures.registry import register
 
@@ -84,7 +84,7 @@ class LinearRegression(MomentMeasure):
         min_samples=3,
     )
 
-    def _check_regime(self, n: int, dx: int, dy: int) -> None:
+    def check_regime(self, n: int, dx: int, dy: int) -> None:
         if dx >= n - 1:
             warn_degenerate(
                 f"linear_regression: X has dx={dx} >= n-1={n - 1} features, so it fits any "
@@ -94,12 +94,12 @@ class LinearRegression(MomentMeasure):
             )
 
     def _from_moments(self, mom: SecondMoments) -> Any:
-        self._check_regime(mom.n, *mom.dims)
+        self.check_regime(mom.n, *mom.dims)
         return self._r2_moments(mom)
 
     def _compare(self, px: Prepared, py: Prepared) -> Array:
         n, dx, dy = px.n, int(px.data.shape[1]), int(py.data.shape[1])
-        self._check_regime(n, dx, dy)
+        self.check_regime(n, dx, dy)
         if self.use_gram(n, dx, dy):
             return self._from_grams(self._gram(px), self._gram(py), px, py)
         basis = self._covariance_factor(px, "range_basis", range_basis)

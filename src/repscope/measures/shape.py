@@ -101,7 +101,7 @@ class ShapeMetric(CCAMeasure):
     def invariances(self) -> frozenset[Invariance]:
         return AFFINE if self.params["alpha"] == 0 else ORTHO_SCALE_SHIFT
 
-    def _check_regime(self, n: int, dx: int, dy: int) -> None:
+    def check_regime(self, n: int, dx: int, dy: int) -> None:
         if self.params["alpha"] == 0 and max(dx, dy) >= n - 1:
             warn_degenerate(
                 f"shape_metric: alpha=0 with d={max(dx, dy)} >= n-1={n - 1} features whitens "

@@ -37,7 +37,7 @@ import numpy as np
 
 from repscope.core.errors import DegeneracyWarning, InvalidParameterError, RepscopeError
 from repscope.identifiability import m_cca
-from repscope.identifiability.experiments._common import (
+from repscope.identifiability.experiments.common import (
     ResultsTable,
     check_config,
     make_progress,

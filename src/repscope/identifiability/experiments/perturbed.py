@@ -19,7 +19,7 @@ import numpy as np
 from repscope.core.errors import InvalidParameterError
 from repscope.identifiability.constructions import PERTURBED_NOISE, circle_model
 from repscope.identifiability.dissimilarity import representation_dissimilarity
-from repscope.identifiability.experiments._common import ResultsTable, check_config, make_progress
+from repscope.identifiability.experiments.common import ResultsTable, check_config, make_progress
 from repscope.identifiability.kl import kl_divergence
 from repscope.identifiability.llv import llv_distance
 from repscope.identifiability.model import SoftmaxModel

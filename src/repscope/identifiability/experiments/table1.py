@@ -19,7 +19,7 @@ from typing import Any
 from repscope.identifiability import m_cca
 from repscope.identifiability.constructions import permuted_circle_pair
 from repscope.identifiability.dissimilarity import representation_dissimilarity
-from repscope.identifiability.experiments._common import ResultsTable, check_config, make_progress
+from repscope.identifiability.experiments.common import ResultsTable, check_config, make_progress
 from repscope.identifiability.kl import kl_divergence
 from repscope.identifiability.llv import llv_distance
 from repscope.identifiability.plots import plot_table1

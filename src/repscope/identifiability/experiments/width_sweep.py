@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from repscope.core.errors import InvalidParameterError, RepscopeError
-from repscope.identifiability.experiments._common import (
+from repscope.identifiability.experiments.common import (
     ResultsTable,
     check_config,
     make_progress,

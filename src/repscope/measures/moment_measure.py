@@ -267,16 +267,16 @@ class MomentMeasure(Measure):
             hit = self.cross_source(self, px, py, mixed)
             if hit is not None:
                 return hit
-        return self._compute_cross(px, py, mixed)
+        return self.compute_cross(px, py, mixed)
 
-    def _compute_cross(self, px: Prepared, py: Prepared, mixed: bool = False) -> Array:
+    def compute_cross(self, px: Prepared, py: Prepared, mixed: bool = False) -> Array:
         if mixed:
             xp = namespace(px.data)
             (zx, ex), (zy, ey) = self._centered32(px), self._centered32(py)
             return mixed_cross(zx, zy, block=self.mixed_block) - px.n * xp.linalg.outer(ex, ey)
         return self._centered(px).T @ self._centered(py)
 
-    def _compute_cross_many(self, px: Prepared, pys: list[Prepared]) -> Array:
+    def compute_cross_many(self, px: Prepared, pys: list[Prepared]) -> Array:
         """``X̃ᵀ[Ỹ₁ … Ỹₖ]`` in float64: one GEMM on the cached centred copies (a grid batch)."""
         xp = namespace(px.data)
         joined = xp.concat([self._centered(p) for p in pys], axis=1)
@@ -307,13 +307,13 @@ class MomentMeasure(Measure):
 
     def _compare(self, px: Prepared, py: Prepared) -> Array:
         n, dx, dy = px.n, int(px.data.shape[1]), int(py.data.shape[1])
-        self._check_regime(n, dx, dy)
+        self.check_regime(n, dx, dy)
         mixed = self._mixed(px, py)
         if self.use_gram(n, dx, dy):
             return self._from_grams(self._gram(px, mixed), self._gram(py, mixed), px, py)
         return self._from_moments(self._moments(px, py, mixed))
 
-    def _check_regime(self, n: int, dx: int, dy: int) -> None:
+    def check_regime(self, n: int, dx: int, dy: int) -> None:
         """Hook for degeneracy warnings (e.g. d >= n for CCA)."""
 
     def _from_moments(self, mom: SecondMoments) -> Any:  # pragma: no cover - abstract
