@@ -254,7 +254,7 @@ def test_design_doc_matches_the_tree() -> None:
     doc = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
     for pkg in (p.name for p in PKG.iterdir() if (p / "__init__.py").exists()):
         assert f"repscope.{pkg}" in doc, f"docs/design.md does not place repscope.{pkg}"
-    paths = set(re.findall(r"`([a-z_]+/[a-z_]+\.py)`", doc))
+    paths = set(re.findall(r"`((?:[a-z_]+/)+[a-z_]+\.py)`", doc))
     assert len(paths) > 15
     missing = sorted(p for p in paths if not (PKG / p).exists() and not (ROOT / p).exists())
     assert missing == []

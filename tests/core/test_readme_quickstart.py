@@ -22,5 +22,6 @@ def test_example_script_runs(capsys) -> None:
 
     runpy.run_path(str(README.parent / "examples" / "quickstart.py"), run_name="__main__")
     out = capsys.readouterr().out
-    assert "X vs rotated X: Equal up to rotation" in out
-    assert "X vs linearly mixed X: Equal up to an invertible linear map" in out
+    assert "X vs rotated X: Equivalent up to rotation" in out
+    assert "X vs linearly mixed X: Equivalent up to an invertible linear map" in out
+    assert "X vs noise: No relation detected" in out

@@ -27,7 +27,25 @@ def test_layer_identification_holds(demo) -> None:
 def test_rotation_profile_says_equal_up_to_rotation(demo) -> None:
     rot = demo.extras["rotation_profile"]
     assert rot["strongest"] == "orthogonal"
-    assert rot["sentence"].startswith("Equal up to rotation")
+    assert rot["sentence"].startswith("Equivalent up to rotation")
+    verdicts = {c["name"]: c["verdict"] for c in rot["classes"]}
+    assert verdicts["orthogonal"] == verdicts["linear"] == "equivalent"
+    assert verdicts["permutation"] != "equivalent"
+
+
+def test_seed_profile_is_coherent_and_says_what_is_shared(demo) -> None:
+    """The demo's two seeds: nested verdicts never get stronger for a stricter class, and the
+    profile says which share of the variance is predictable (the old profile called them
+    'equal up to rotation' and 'different up to a linear map' at once)."""
+    prof = demo.extras["seeds_profile"]
+    rank = {"unrelated": 0, "partial": 1, "undetermined": 1.5, "equivalent": 2}
+    v = {c["name"]: c["verdict"] for c in prof["classes"]}
+    assert rank[v["permutation"]] <= rank[v["orthogonal"]] <= rank[v["linear"]]
+    assert v["linear"] in ("equivalent", "partial")
+    scores = {c["name"]: c["score"] for c in prof["classes"]}
+    assert scores["permutation"] <= scores["orthogonal"] <= scores["linear"]
+    assert {s["target"] for s in prof["shared"]} == {"A", "B"}
+    assert "principal directions" in prof["sentence"]
 
 
 def test_report_has_stitching_probes_profiles(demo) -> None:

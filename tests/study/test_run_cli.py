@@ -120,7 +120,10 @@ def test_compare_and_profile_commands(tmp_path: Path) -> None:
     assert recs["cka"] == pytest.approx(1.0) and recs["procrustes"] == pytest.approx(0, abs=1e-6)
     res = runner.invoke(app, ["profile", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"),
                               "--json"])
-    assert res.exit_code == 0 and json.loads(res.output)["strongest"] == "orthogonal"
+    assert res.exit_code == 0, res.output
+    prof = json.loads(res.output)
+    assert prof["strongest"] == "orthogonal"
+    assert {c["name"]: c["verdict"] for c in prof["classes"]}["orthogonal"] == "equivalent"
     bad = subprocess.run([*CMD, "compare", str(tmp_path / "x.npy"), str(tmp_path / "no.npy")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "file not found" in bad.stderr

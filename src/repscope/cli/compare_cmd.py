@@ -17,7 +17,7 @@ def _load(path: Path) -> np.ndarray:
     if not path.exists():
         raise RepscopeError(f"file not found: {path}")
     if path.suffix == ".npy":
-        return np.load(path)
+        return np.load(path, allow_pickle=False)
     if path.suffix in (".csv", ".txt"):
         return np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None, ndmin=2)
     raise RepscopeError(f"{path}: expected a .npy, .csv or .txt file of shape (n, d)")
@@ -47,17 +47,37 @@ def compare(
 def profile(
     x: Path = typer.Argument(..., help="Representation A: .npy/.csv (n, d)."),
     y: Path = typer.Argument(..., help="Representation B: .npy/.csv (n, d')."),
-    stats: int = typer.Option(0, "--permutations", help="Permutations for p-values (0 = off)."),
+    outputs_a: Path = typer.Option(None, "--outputs-a",
+                                   help="Model A's outputs (n, C) or labels (n,): function class."),
+    outputs_b: Path = typer.Option(None, "--outputs-b", help="Model B's outputs or labels."),
+    no_stats: bool = typer.Option(False, "--no-stats",
+                                  help="Skip the nulls and margin simulations (no verdicts)."),
+    permutations: int = typer.Option(None, "--permutations", min=19,
+                                     help="Permutations per null (default: enough for Holm)."),
+    margin: float = typer.Option(0.05, "--margin",
+                                 help="Share of variance that may stay unexplained."),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """In what sense are two representations alike? (invariance profile)"""
+    """In which senses are two representations alike? (graded verdicts per invariance class)
+
+    Statistics are on by default: each class's score is compared with its permutation
+    null and with its value at the equivalence margin, simulated at these shapes.
+    """
     from repscope.inference.profile import profile as run_profile
 
-    p = run_profile(_load(x), _load(y), stats=stats or False, seed=seed)
+    if (outputs_a is None) != (outputs_b is None):
+        raise RepscopeError("give both --outputs-a and --outputs-b, or neither")
+    outputs = (_load_outputs(outputs_a), _load_outputs(outputs_b)) if outputs_a else None
+    p = run_profile(_load(x), _load(y), outputs=outputs, stats=not no_stats,
+                    n_permutations=permutations, margin=margin, seed=seed)
     if as_json:
         typer.echo(json.dumps(p.to_dict(), default=json_default))
     else:
         typer.echo(str(p))
-        typer.echo(p.sentence)
 
+
+def _load_outputs(path: Path) -> np.ndarray:
+    if path.suffix == ".npy" and path.exists():
+        return np.load(path, allow_pickle=False)
+    return _load(path)

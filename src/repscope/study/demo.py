@@ -30,7 +30,7 @@ from repscope.study.runner import StudyOutcome, run_studies
 from repscope.study.spec import StudySpec, parse_study
 
 __all__ = ["run_demo", "digits_spec", "sentences_spec", "layer_identification",
-           "rotation_profile"]
+           "rotation_profile", "seeds_profile"]
 
 DIGITS_LAYERS = ["layer1", "layer2", "layer3", "logits"]
 # Two seeds of one architecture (wide nets agree layer by layer across seeds; narrow ones
@@ -107,20 +107,35 @@ def rotation_profile(x: np.ndarray, seed: int = 0) -> Any:
         return profile(x, x @ q, seed=seed)
 
 
+def seeds_profile(reps: dict, a: str, b: str, layer: str = "layer2", seed: int = 0) -> Any:
+    """Invariance profile of one layer of two seeds, with their outputs for the function class."""
+    from repscope.inference.profile import profile
+
+    x = np.asarray(reps[(a, layer)], dtype=np.float64)
+    y = np.asarray(reps[(b, layer)], dtype=np.float64)
+    outputs = (np.asarray(reps[(a, "logits")]), np.asarray(reps[(b, "logits")]))
+    with warnings.catch_warnings(), single_threaded():
+        warnings.simplefilter("ignore", DegeneracyWarning)
+        return profile(x, y, outputs=outputs, seed=seed)
+
+
 def _digits_findings(spec: StudySpec, reps: dict, results: Any, extras: dict) -> dict[str, Any]:
     a, b = DIGITS_MODELS[0][0], DIGITS_MODELS[1][0]
     hits, total = layer_identification(results, a, b)
     x = np.asarray(reps[(a, "layer2")], dtype=np.float64)
     rot = rotation_profile(x)
+    seeds = seeds_profile(reps, a, b)
     return {
         "findings": [
             f"Layer identification (Kornblith et al. 2019): for two seeds of the 256-wide MLP "
             f"({a}, {b}), the corresponding layer is the most similar one under linear CKA in "
             f"{hits} of {total} layers.",
+            f"Two seeds of the 256-wide MLP, layer 2 ({a} as A, {b} as B): {seeds.sentence}",
             f"Sanity check — {a} layer2 against a random rotation of itself: {rot.sentence}",
         ],
         "layer_identification": {"hits": hits, "layers": total},
         "rotation_profile": rot.to_dict(),
+        "seeds_profile": seeds.to_dict(),
         "best_match_pairs": extras.get("best_match_pairs", [])
         + [[a, b], [a, DIGITS_MODELS[2][0]]],
     }

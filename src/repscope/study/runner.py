@@ -236,7 +236,8 @@ def best_match_profiles(spec: StudySpec, reps: dict, results: Any, primary: str,
                 warnings.simplefilter("ignore", DegeneracyWarning)
                 p = profile(x, y, seed=spec.seed)
             rec = {"model_a": a, "layer_a": key[1], "model_b": b, "layer_b": key[3],
-                   "sentence": p.sentence, "strongest": p.strongest, "classes": p.to_records()}
+                   "sentence": p.sentence, "strongest": p.strongest, "classes": p.to_records(),
+                   "shared": p.shared, "settings": p.settings}
             out.append(json.loads(json.dumps(rec, default=json_default)))
     _say(progress, f"profiled {len(out)} best-matching layer pairs")
     return out
