@@ -208,7 +208,7 @@ def test_errors_recorded_per_row_and_retry(rng, tmp_path):
 
 def test_statistics_in_the_grid_match_compare(rng):
     reps = make_reps(rng, models=("m0", "m1"), layers=(0,))
-    st = {"n_permutations": 20, "n_boot": 10}
+    st = {"n_permutations": 20, "n_boot": 10, "auto_permutations": False}
     table = grid(reps, ["cka", "procrustes"], stats=st, seed=5)
     x, y = reps[("m0", 0)], reps[("m1", 0)]
     ref = compare(x, y, ["cka", "procrustes"], stats=st, seed=5)
