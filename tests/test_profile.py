@@ -82,7 +82,9 @@ def test_statistics_use_calibrated_scores_and_pvalues(x, rng):
     assert rot.stats and rot.strongest == "orthogonal"
     c = rot["orthogonal"]
     assert c.calibrated == pytest.approx(1.0) and c.pvalue == pytest.approx(1 / 31)
-    assert "p = 0.032" in rot.sentence
+    assert c.p_floor == 1 / 31  # at the floor: the sentence says "p ≤ 1/(m + 1)"
+    assert "p ≤ 0.032" in rot.sentence and "p = 0.032" not in rot.sentence
+    assert "p ≤ 0.0323" in str(rot)
     noise = profile(x, rng.normal(size=x.shape), stats=30)
     assert noise.strongest is None
     assert abs(noise["linear"].calibrated) < 0.3 and noise["linear"].pvalue > 0.05

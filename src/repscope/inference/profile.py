@@ -33,6 +33,7 @@ from repscope.core.errors import InvalidParameterError, RepscopeError
 from repscope.core.validation import check_pair
 from repscope.core.warning_capture import capture_warnings
 from repscope.inference.heldout import heldout_splits
+from repscope.inference.multiple_testing import format_pvalue
 from repscope.inference.permutation import null_calibration, permutation_null
 from repscope.inference.resampling import as_rng, permute_prepared
 from repscope.measures.base import Measure, Prepared
@@ -104,6 +105,7 @@ class ClassScore:
     score : similarity-scale score, 1 = equal up to this class.
     raw : the measure's own value (e.g. the Procrustes distance).
     calibrated, zscore, pvalue : permutation statistics of ``score`` (stats on).
+    p_floor : the smallest p-value the permutations can give, ``1/(m + 1)``.
     threshold : the threshold the verdict used.
     agree : verdict; ``None`` when the class could not be assessed.
     note : why it was not assessed, or how the score was obtained.
@@ -125,6 +127,7 @@ class ClassScore:
     note: str | None = None
     others: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    p_floor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,8 @@ class InvarianceProfile:
             if c.calibrated is not None:
                 extra.append(f"calibrated {c.calibrated:.3f}")
             if c.pvalue is not None:
-                extra.append(f"p={c.pvalue:.3g}")
+                p = format_pvalue(c.pvalue, c.p_floor)
+                extra.append(f"p {p}" if p.startswith("≤") else f"p={p}")
             extra += [f"{k} {v:.3f}" for k, v in c.others.items()]
             if c.note and (c.agree is None or c.note.startswith("implied")):
                 extra.append(c.note)
@@ -333,14 +337,16 @@ def _assess(
     base.update(calibrated=calibrated, zscore=zscore, pvalue=pvalue)
     return ClassScore(**base, measure=cand.measure, label=cand.label, score=score, raw=raw,
                       agree=bool(agree), note=note, others=others,
-                      warnings=tuple(cw.messages))
+                      warnings=tuple(cw.messages),
+                      p_floor=1 / (n_permutations + 1) if n_permutations else None)
 
 
 # ------------------------------------------------------------------ sentence
 def _num(c: ClassScore) -> str:
     parts = [f"{c.label} {c.score:.2f}"]
     if c.pvalue is not None:
-        parts.append(f"p = {c.pvalue:.2g}")
+        p = format_pvalue(c.pvalue, c.p_floor, digits=2)
+        parts.append(f"p {p}" if p.startswith("≤") else f"p = {p}")
     return "(" + ", ".join(parts) + ")"
 
 
