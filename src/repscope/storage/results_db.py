@@ -321,6 +321,9 @@ class ResultsDB:
 
     def _upgrade(self) -> None:
         """Add the columns an older schema lacks (NULL in its rows); one writer at a time."""
+        have = {r[1] for r in self._con.execute("PRAGMA table_info(results)")}
+        if set(COLUMNS) <= have:
+            return
         self._con.execute("BEGIN IMMEDIATE")
         try:
             have = {r[1] for r in self._con.execute("PRAGMA table_info(results)")}
