@@ -12,7 +12,7 @@ import repscope
 from repscope import inference
 from repscope.core.errors import InputShapeError, InvalidParameterError
 from repscope.engine.compare import DEFAULT_MEASURES, compare
-from repscope.engine.table import RESULT_COLUMNS, ResultTable
+from repscope.engine.table import ADJUST_COLUMNS, RESULT_COLUMNS, ResultTable
 from repscope.measures.base import Measure, Prepared
 from repscope.measures.metadata import MeasureInfo
 
@@ -66,10 +66,11 @@ def test_statistics_columns_match_the_stats_functions(rng):
     x, y = related(rng, 50, 5, 4, noise=1.5)
     st = inference.Stats(n_permutations=30, n_boot=20, heldout=True, level=0.9)
     res = compare(x, y, ["cka", "mean_cca"], stats=st, seed=3)
-    pt = inference.permutation_test("cka", x, y, 30, seed=3)
+    # a table of 2 tests at q = 0.05 needs m = ⌊2/0.05⌋ = 40 > 30 permutations (auto rule)
+    pt = inference.permutation_test("cka", x, y, 40, seed=3)
     bs = inference.bootstrap_ci("cka", x, y, 20, seed=3, level=0.9)
     row = res["cka"]
-    assert row["pvalue"] == pt.pvalue
+    assert row["pvalue"] == pt.pvalue and row["p_floor"] == pt.p_floor == 1 / 41
     assert row["calibrated"] == pytest.approx(pt.calibrated)
     assert row["zscore"] == pytest.approx(pt.zscore)
     assert row["null_mean"] == pytest.approx(pt.null_mean)
@@ -165,11 +166,12 @@ def test_result_table_api(rng):
     x, y = related(rng)
     res = compare(x, y, ["cka", "procrustes"], stats={"n_permutations": 10})
     df = res.to_pandas()
-    assert list(df.columns) == list(RESULT_COLUMNS)
-    assert df.shape == (2, len(RESULT_COLUMNS))
+    columns = [*RESULT_COLUMNS, *ADJUST_COLUMNS]  # p-values adjusted over the table
+    assert list(df.columns) == columns
+    assert df.shape == (2, len(columns))
     assert df["value"].tolist() == pytest.approx(res.column("value"))
     recs = res.to_records()
-    assert recs[1]["measure"] == "procrustes" and set(recs[1]) == set(RESULT_COLUMNS)
+    assert recs[1]["measure"] == "procrustes" and set(recs[1]) == set(columns)
     recs[0]["value"] = -1.0
     assert res[0]["value"] != -1.0  # records are copies
     assert res.value("procrustes") == res[1]["value"]

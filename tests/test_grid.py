@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -208,7 +209,7 @@ def test_errors_recorded_per_row_and_retry(rng, tmp_path):
 
 def test_statistics_in_the_grid_match_compare(rng):
     reps = make_reps(rng, models=("m0", "m1"), layers=(0,))
-    st = {"n_permutations": 20, "n_boot": 10}
+    st = {"n_permutations": 20, "n_boot": 10, "auto_permutations": False}
     table = grid(reps, ["cka", "procrustes"], stats=st, seed=5)
     x, y = reps[("m0", 0)], reps[("m1", 0)]
     ref = compare(x, y, ["cka", "procrustes"], stats=st, seed=5)
@@ -321,3 +322,19 @@ def test_kill_and_resume_loses_nothing_and_recomputes_nothing(tmp_path):
     for k, v in before.items():
         assert after[k] == v  # rows from the killed run kept as they were
     assert len({v[1] for v in after.values()}) == 2  # two runs wrote the table
+
+
+def test_fitted_measures_get_held_out_values_by_default(rng, tmp_path):
+    reps = make_reps(rng, models=("m0", "m1"), layers=(0,), n=40)
+    table = grid(reps, ["mean_cca", "cka"], db=tmp_path / "r.sqlite")
+    cca, cka = table["mean_cca"], table["cka"]
+    x, y = reps[("m0", 0)], reps[("m1", 0)]
+    assert cca["heldout"] == pytest.approx(inference.heldout("mean_cca", x, y, seed=0).statistic)
+    assert cka["heldout"] is None and cka["stats"] == "{}"  # no held-out form: key unchanged
+    assert json.loads(cca["stats"]) == {"heldout": True, "n_splits": 1, "test_fraction": 0.5}
+    plain = grid(reps, ["mean_cca"], fitted="in_sample")
+    assert plain["mean_cca"]["heldout"] is None and plain["mean_cca"]["stats"] == "{}"
+    tiny = {k: v[:5] for k, v in reps.items()}  # too few samples to split: in-sample only
+    assert grid(tiny, ["mean_cca"])["mean_cca"]["heldout"] is None
+    with pytest.raises(repscope.InvalidParameterError):
+        grid(reps, ["mean_cca"], fitted="both")

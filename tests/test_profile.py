@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 import repscope
 from repscope.core.errors import InputShapeError, InvalidParameterError
-from repscope.inference.profile import CLASS_ORDER, InvarianceProfile, holm, profile
+from repscope.inference.multiple_testing import holm_adjust as holm
+from repscope.inference.profile import CLASS_ORDER, InvarianceProfile, profile
 from repscope.inference.profile.fits import Folds, SourceFits, class_scores
 
 RANK = {"unrelated": 0, "partial": 1, "undetermined": 1.5, "equivalent": 2}

@@ -12,7 +12,14 @@ import pytest
 import repscope
 from repscope.core.errors import InvalidParameterError, RepscopeError
 from repscope.storage import results_db as results
-from repscope.storage.results_db import COLUMNS, KEY_COLUMNS, ResultKey, ResultsDB, canonical_json
+from repscope.storage.results_db import (
+    COLUMNS,
+    IDENTITY_COLUMNS,
+    KEY_COLUMNS,
+    ResultKey,
+    ResultsDB,
+    canonical_json,
+)
 
 
 def row(**kw):
@@ -87,7 +94,7 @@ def test_wal_mode_and_schema(db):
     assert cols == ["id", *COLUMNS]
     idx = [r for r in con.execute("PRAGMA index_list(results)") if r[2] == 1]
     unique_cols = [r[2] for r in con.execute(f"PRAGMA index_info({idx[0][1]})")]
-    assert tuple(unique_cols) == KEY_COLUMNS
+    assert tuple(unique_cols) == IDENTITY_COLUMNS == KEY_COLUMNS[:-1]
     con.close()
 
 

@@ -76,3 +76,26 @@ def test_demo_report_renders_in_browser(demo) -> None:
         assert severe_console_errors(drv) == []
     finally:
         drv.quit()
+
+
+def test_demo_report_makes_only_honest_claims(demo) -> None:
+    """Observations on the demo: unmarked floor p-values, no multiple-comparison control,
+    and in-sample CCA/regression best matches boxed where every layer 'matches' the logits."""
+    import html
+    import re
+
+    page = Path(demo.report_path).read_text()
+    measures = {html.unescape(m) for m in re.findall(r'<figure data-[^>]*data-measure="([^"]*)"',
+                                                     page)}
+    for fitted in ("mean_cca", "svcca", "pwcca"):
+        assert f"{fitted} (held-out)" in measures and fitted not in measures
+        assert f"{fitted} (in-sample)" not in measures
+    assert "≤ 0.00312" in page  # cka: 16 cells per figure → m = 320, floor 1/321
+    assert "BH q = 0.05 within this figure&#x27;s family of 16 cells" in page
+    con = sqlite3.connect(demo.db_path)
+    floors = {r[0] for r in con.execute("SELECT DISTINCT p_floor FROM results "
+                                        "WHERE pvalue IS NOT NULL")}
+    versions = {r[0] for r in con.execute("SELECT DISTINCT measure_version FROM results")}
+    heldout = con.execute("SELECT COUNT(*) FROM results WHERE measure IN ('mean_cca', 'svcca', "
+                          "'pwcca') AND heldout IS NULL").fetchone()[0]
+    assert floors == {1 / 321} and versions == {1} and heldout == 0

@@ -70,3 +70,21 @@ def test_missing_and_invalid_files(tmp_path: Path) -> None:
     p.write_text("[study\nname=")
     with pytest.raises(StudySpecError, match="invalid TOML"):
         load_study(p)
+
+
+def test_multiple_testing_and_fitted_options(tmp_path: Path) -> None:
+    spec = load_study(_write(tmp_path, GOOD))
+    assert (spec.fitted, spec.adjust, spec.q, spec.max_permutations) == (
+        "heldout", "bh", 0.05, 10_000)
+    text = GOOD.replace("permutations = 10", "permutations = 10\nadjust = \"holm\"\nq = 0.1\n"
+                        "max_permutations = 500").replace(
+        '[compare]', '[compare]\nfitted = "in_sample"')
+    spec = load_study(_write(tmp_path, text))
+    assert (spec.fitted, spec.adjust, spec.q, spec.max_permutations) == (
+        "in_sample", "holm", 0.1, 500)
+    for bad in ('adjust = "bonferroni"', "q = 2", "max_permutations = 0"):
+        with pytest.raises(StudySpecError):
+            load_study(_write(tmp_path, GOOD.replace("permutations = 10",
+                                                     f"permutations = 10\n{bad}")))
+    with pytest.raises(StudySpecError, match="fitted"):
+        load_study(_write(tmp_path, GOOD.replace("[compare]", '[compare]\nfitted = "both"')))

@@ -48,9 +48,17 @@ def report(
     out: Path = typer.Option(None, "--out", "-o",
                              help="HTML file (default FOLDER/report.html)."),
     title: str = typer.Option("repscope report", "--title", help="Page title."),
+    fitted: str = typer.Option(None, "--fitted", help="Fitted measures (CCA family, "
+                               "regression): heldout (default) or in_sample."),
+    adjust: str = typer.Option(None, "--adjust", help="p-value adjustment within each "
+                               "figure: bh (Benjamini–Hochberg, default) or holm."),
+    q: float = typer.Option(None, "--q", help="Level of the adjustment (default 0.05)."),
 ) -> None:
     """Write the self-contained HTML report of a study folder."""
-    from repscope.report import write_report
+    import warnings
+
+    from repscope.core.errors import RepscopeWarning
+    from repscope.report import build_report
     from repscope.storage.results_db import ResultsDB
     from repscope.study.runner import load_extras
 
@@ -59,7 +67,14 @@ def report(
         raise RepscopeError(f"no results database at {db_path}; run `repscope run` first")
     with ResultsDB(db_path) as db:
         results = db.to_pandas()
-    path = write_report(out or folder / "report.html", results, load_extras(folder), title=title)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RepscopeWarning)  # printed below, once each
+        rep = build_report(results, load_extras(folder), title=title, fitted=fitted,
+                           adjust=adjust, q=q)
+    path = out or folder / "report.html"
+    rep.write(path)
+    for line in rep.warnings:
+        typer.echo(f"warning: {line}", err=True)
     typer.echo(f"report written to {path}")
 
 

@@ -133,7 +133,7 @@ def evaluate_prepared(
     row: dict[str, Any] = {c: None for c in RESULT_COLUMNS}
     row.update(
         measure=m.info.name, params=dict(m.params), kind=m.info.kind, n=px.n,
-        dx=int(px.data.shape[1]), dy=int(py.data.shape[1]),
+        dx=int(px.data.shape[1]), dy=int(py.data.shape[1]), measure_version=m.info.version,
     )
     msgs: dict[str, None] = dict.fromkeys(warnings)
     errors: list[str] = []
@@ -155,8 +155,8 @@ def evaluate_prepared(
             pt = permutation_test_prepared(
                 m, px, py, value, stats.n_permutations, seed=seed, alternative=stats.alternative
             )
-            row.update(pvalue=pt.pvalue, calibrated=pt.calibrated, zscore=pt.zscore,
-                       null_mean=pt.null_mean, null_sd=pt.null_sd)
+            row.update(pvalue=pt.pvalue, p_floor=pt.p_floor, calibrated=pt.calibrated,
+                       zscore=pt.zscore, null_mean=pt.null_mean, null_sd=pt.null_sd)
             msgs.update(dict.fromkeys(pt.warnings))
         except RECORDED_ERRORS as exc:
             if on_error == "raise":
@@ -229,12 +229,18 @@ def compare(
     Returns
     -------
     ResultTable
-        One row per measure with columns :data:`RESULT_COLUMNS`.
+        One row per measure with columns :data:`RESULT_COLUMNS`.  With
+        permutation tests, the rows are one family of ``F`` tests: the number
+        of permutations rises to the smallest ``m`` whose floor ``1/(m + 1)``
+        lies below ``q / F`` (:meth:`~repscope.inference.options.Stats.for_family`)
+        and the table carries adjusted p-values (Benjamini–Hochberg by default;
+        ``p_adjusted``, ``significance``, ``family``; see
+        :meth:`ResultTable.adjust_pvalues`).
     """
     check_on_error(on_error)
     check_pair(X, Y, min_samples=1, cast=False)
     ms = resolve_measures(measures)
-    st = Stats.parse(stats)
+    st = Stats.parse(stats).for_family(len(ms))  # the table is the family of its tests
     prepared: dict[Any, tuple[Prepared, Prepared, list[str]] | str] = {}
     rows: list[dict[str, Any]] = []
     with progress_bar(len(ms), "compare", progress) as advance:
@@ -253,11 +259,14 @@ def compare(
             if isinstance(entry, str):
                 row = {c: None for c in RESULT_COLUMNS}
                 row.update(measure=m.info.name, params=dict(m.params), kind=m.info.kind,
-                           warnings=(), error=entry)
+                           warnings=(), error=entry, measure_version=m.info.version)
             else:
                 px, py, msgs = entry
                 row = evaluate_prepared(m, px, py, stats=st, seed=seed, warnings=msgs,
                                         on_error=on_error)
             rows.append(row)
             advance(1)
-    return ResultTable(rows)
+    table = ResultTable(rows)
+    if st.n_permutations and st.adjust != "none":
+        table = table.adjust_pvalues(st.adjust, st.q, family="the measures of this table")
+    return table

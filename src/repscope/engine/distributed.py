@@ -95,6 +95,7 @@ from repscope.engine.dask_clients import (
 from repscope.engine.local import prepare_names, run_tasks
 from repscope.engine.table import RESULT_COLUMNS
 from repscope.engine.tasks import RepKey, Task, array_shape
+from repscope.inference.heldout import stats_for
 from repscope.inference.options import Stats
 from repscope.measures.moment_measure import MomentMeasure
 from repscope.measures.moments import SecondMoments
@@ -369,7 +370,7 @@ def _moment_route(t: Task, n: int, widths: Mapping[RepKey, int], kinds: Mapping[
                   stats: Stats) -> bool:
     m = t.m
     return (
-        isinstance(m, MomentMeasure) and m.supports_moments and not stats.any
+        isinstance(m, MomentMeasure) and m.supports_moments and not stats_for(stats, m).any
         and n >= m.info.min_samples
         and (not m.info.same_dim or widths[t.a] == widths[t.b])
         and kinds[t.a] in "fiu" and kinds[t.b] in "fiu"

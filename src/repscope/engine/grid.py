@@ -62,7 +62,9 @@ resumes where it stopped, whichever executor ran it.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +78,7 @@ from repscope.engine.compare import (
 )
 from repscope.engine.cross_moments import CrossMoments
 from repscope.engine.local import pair_threads, run_tasks
-from repscope.engine.table import ResultTable
+from repscope.engine.table import FIGURE_FAMILY, ResultTable
 from repscope.engine.tasks import (
     Task,
     array_shape,
@@ -86,12 +88,16 @@ from repscope.engine.tasks import (
     pair_list,
     row_for,
 )
+from repscope.inference.heldout import stats_for
 from repscope.inference.options import Stats
 from repscope.storage.results_db import ResultKey, ResultsDB, canonical_json
 
 #: ways to run a grid (``None``: Dask inside
 #: :func:`repscope.engine.distributed.dask_client`, else local)
 EXECUTORS = ("local", "dask")
+
+#: what a grid computes for fitted measures (those with a held-out form)
+FITTED_MODES = ("heldout", "in_sample")
 
 
 def _resolve_client(executor: str | None, client: Any) -> Any:
@@ -128,6 +134,7 @@ def grid(
     client: Any = None,
     chunk_rows: int | None = None,
     threads: int | None = None,
+    fitted: str = "heldout",
 ) -> ResultTable:
     """Compare every pair of representations with every measure.
 
@@ -138,7 +145,14 @@ def grid(
         (n, d) with the same n and the same row order (NumPy, torch, or lazy
         arrays with ``shape`` and ``__array__``).  Layers are ``str`` or ``int``.
     measures : see :func:`repscope.engine.compare.resolve_measures`.
-    stats : see :meth:`repscope.inference.options.Stats.parse`.
+    stats : see :meth:`repscope.inference.options.Stats.parse`.  With
+        permutation tests, each figure of the grid — the layer pairs of one
+        measure and one ordered model pair — is a family of tests: the number
+        of permutations rises to the smallest ``m`` whose floor
+        ``1/(m + 1)`` lies below ``q / F`` for the largest family ``F``
+        (:meth:`~repscope.inference.options.Stats.for_family`, capped by
+        ``max_permutations``), and the returned table carries adjusted p-values
+        per family (``p_adjusted``, ``significance``, ``family``).
     pairs : ``"cross"`` (default: layers of different models), ``"within"``
         (layer pairs inside each model), ``"all"``, or a list of
         ``(key_a, key_b)``.  Asymmetric measures are computed in both orders.
@@ -162,6 +176,13 @@ def grid(
         CPU available to this process (at most 8) when the inputs are NumPy
         arrays and every pair is small (:func:`pair_threads`), else 1, i.e.
         every pair in turn with multi-threaded BLAS.
+    fitted : ``"heldout"`` (default) or ``"in_sample"``.  Fitted measures (the
+        CCA family and linear regression, :func:`repscope.inference.heldout.heldout_measures`)
+        approach 1 as ``d → n`` in-sample even for unrelated data, so by default
+        their rows also get the held-out value (``heldout`` column, one random
+        split, the statistic's ``test_fraction``; not when ``n`` is too small to
+        split into parts of 3), which reports present in their place;
+        ``"in_sample"`` computes it only if ``stats`` asks.
 
     Returns
     -------
@@ -175,13 +196,19 @@ def grid(
     if chunk_rows is not None and (isinstance(chunk_rows, bool) or not isinstance(
             chunk_rows, (int, np.integer)) or chunk_rows < 1):
         raise InvalidParameterError(f"chunk_rows must be a positive int, got {chunk_rows!r}")
+    if fitted not in FITTED_MODES:
+        raise InvalidParameterError(f"fitted must be one of {FITTED_MODES}, got {fitted!r}")
     reps = flatten_representations(representations)
     n = check_sizes(reps)
     ms = resolve_measures(measures)
     st = Stats.parse(stats)
-    stats_json = canonical_json(st.as_key())
+    if fitted == "heldout" and _splits(n, st.test_fraction):
+        st = replace(st, heldout=True)  # computed for the measures with a held-out form only
     seed = int(seed)
     plist = pair_list(list(reps), pairs)
+    measure_orders = [(m, plist if m.info.symmetric else
+                       [o for a, b in plist for o in ((a, b), (b, a))]) for m in ms]
+    st = st.for_family(_largest_family(measure_orders))
     dask_client = _resolve_client(executor, client)
     widths = {k: array_shape(a)[1] for k, a in reps.items()}
     n_threads = pair_threads(reps, n, widths, threads)
@@ -194,12 +221,13 @@ def grid(
         tasks: list[Task] = []
         all_keys: list[ResultKey] = []
         seen: set[ResultKey] = set()
-        for m in ms:
-            orders = plist if m.info.symmetric else [o for a, b in plist for o in ((a, b), (b, a))]
+        for m, orders in measure_orders:
             params_json = canonical_json(m.params)
+            stats_json = canonical_json(stats_for(st, m).as_key())
             for a, b in orders:
                 key = ResultKey.make(a[0], a[1], b[0], b[1], m.info.name, params=params_json,
-                                     stats=stats_json, n=n, seed=seed, dataset=dataset)
+                                     stats=stats_json, n=n, seed=seed, dataset=dataset,
+                                     measure_version=m.info.version)
                 if key in seen:  # the same measure listed twice
                     continue
                 seen.add(key)
@@ -210,7 +238,7 @@ def grid(
         with progress_bar(len(tasks), "grid", progress) as advance:
 
             def emit(task: Task, row: dict[str, Any]) -> None:
-                full = row_for(task, row, dataset, seed, stats_json)
+                full = row_for(task, row, dataset, seed, task.key.stats)
                 if database is not None:
                     db_row = {c: full.get(c) for c in full if c not in ("params",)}
                     db_row["params"] = task.key.params
@@ -229,8 +257,11 @@ def grid(
                           threads=n_threads)
         if database is not None:  # uniform rows (versions, run_id, timestamp) for old and new
             stored: dict[ResultKey, dict[str, Any]] = {}
-            for r in database.rows(dataset=dataset, stats=stats_json, n=n, seed=seed):
-                stored[ResultKey(*(r[c] for c in ResultKey._fields))] = r
+            wanted = set(all_keys)
+            for r in database.rows(dataset=dataset, n=n, seed=seed):
+                key = ResultKey(*(r[c] for c in ResultKey._fields))
+                if key in wanted:
+                    stored[key] = r
             rows = [stored[k] for k in all_keys if k in stored]
             for r in rows:
                 r["params"] = json.loads(r["params"])
@@ -240,4 +271,20 @@ def grid(
     finally:
         if own_db and database is not None:
             database.close()
-    return ResultTable(rows)
+    table = ResultTable(rows)
+    if st.n_permutations and st.adjust != "none":
+        table = table.adjust_pvalues(st.adjust, st.q, by=FIGURE_FAMILY,
+                                     family="the cells of one figure")
+    return table
+
+
+def _splits(n: int, test_fraction: float) -> bool:
+    """Whether ``n`` samples split into training and test parts of at least 3 samples each."""
+    n_test = int(round(test_fraction * n))
+    return min(n_test, n - n_test) >= 3
+
+
+def _largest_family(measure_orders: list[tuple[Any, list[tuple[Any, Any]]]]) -> int:
+    """Cells of the largest figure: layer pairs of one measure and one ordered model pair."""
+    sizes = Counter((id(m), a[0], b[0]) for m, orders in measure_orders for a, b in orders)
+    return max(sizes.values(), default=0)

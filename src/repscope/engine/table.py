@@ -1,10 +1,20 @@
 """Result rows of comparisons: :class:`ResultTable` and the row columns."""
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from repscope.core.errors import RepscopeError
+from repscope.core.errors import InvalidParameterError, RepscopeError
+from repscope.inference.multiple_testing import (
+    at_floor,
+    check_method,
+    check_q,
+    classify,
+    format_pvalue,
+    method_label,
+)
 from repscope.measures.registry import measure_info
 
 #: columns of a result row (a grid adds the pair columns in front)
@@ -16,6 +26,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "ci_low",
     "ci_high",
     "pvalue",
+    "p_floor",
     "calibrated",
     "zscore",
     "null_mean",
@@ -28,9 +39,16 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "stats_seconds",
     "warnings",
     "error",
+    "measure_version",
 )
 
 PAIR_COLUMNS: tuple[str, ...] = ("dataset", "model_a", "layer_a", "model_b", "layer_b")
+
+#: columns added by :meth:`ResultTable.adjust_pvalues`
+ADJUST_COLUMNS: tuple[str, ...] = ("p_adjusted", "significance", "family")
+
+#: the family of a grid's p-values: the cells of one figure (one measure, one model pair)
+FIGURE_FAMILY: tuple[str, ...] = ("dataset", "measure", "params", "model_a", "model_b")
 
 
 def _display_params(name: str, params: Mapping[str, Any]) -> str:
@@ -57,6 +75,39 @@ def _short(v: Any) -> str:
     return s if len(s) <= 24 else s[:21] + "..."
 
 
+def _hashable(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return json.dumps(v, sort_keys=True, default=str)
+    try:
+        hash(v)
+    except TypeError:
+        return repr(v)
+    return v
+
+
+def _floor(v: Any) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return f
+
+
+def _family_label(name: str | None, by: Sequence[str], row: Mapping[str, Any], size: int,
+                  method: str, q: float) -> str:
+    parts = []
+    for c in by:
+        v = row.get(c)
+        if c == "params":
+            v = _display_params(row.get("measure", ""), v or {})
+        if v not in (None, ""):
+            parts.append(f"{c}={v}")
+    head = name or ("the cells with the same " + ", ".join(by) if by else "this table")
+    where = f" ({', '.join(parts)})" if parts else ""
+    tests = "1 test" if size == 1 else f"{size} tests"
+    return f"{head}{where}: {tests}, {method_label(method, q)}"
+
+
 # --------------------------------------------------------------- result table
 def _fmt(col: str, v: Any) -> str:
     if v is None:
@@ -64,7 +115,7 @@ def _fmt(col: str, v: Any) -> str:
     if isinstance(v, bool):
         return str(v)
     if isinstance(v, float):
-        if col == "pvalue":
+        if col in ("pvalue", "p_adjusted"):
             return f"{v:.3g}"
         if col in ("seconds", "stats_seconds"):
             return f"{v:.3f}"
@@ -110,6 +161,61 @@ class ResultTable:
     def column(self, name: str) -> list[Any]:
         return [r.get(name) for r in self._rows]
 
+    def adjust_pvalues(
+        self,
+        method: str = "bh",
+        q: float = 0.05,
+        *,
+        by: Sequence[str] | None = None,
+        family: str | None = None,
+    ) -> ResultTable:
+        """A copy with multiple-comparison adjusted p-values over named families.
+
+        Parameters
+        ----------
+        method : ``"bh"`` (Benjamini–Hochberg, false discovery rate; the
+            default) or ``"holm"`` (family-wise error rate).
+        q : level of the adjustment.
+        by : columns whose values split the rows into families (e.g.
+            :data:`FIGURE_FAMILY`: the cells of one figure); ``None``: every
+            row with a p-value is one family.
+        family : name of the family (or of the kind of family, with ``by``),
+            written into each row's ``family`` label.
+
+        Returns
+        -------
+        ResultTable
+            With the columns :data:`ADJUST_COLUMNS`: ``p_adjusted`` (adjusted
+            p-value), ``significance`` (``"significant"``, ``"not
+            significant"`` or ``"underpowered"``: not significant even if its
+            p-value were at its floor ``p_floor``, see
+            :func:`repscope.inference.multiple_testing.classify`) and
+            ``family`` (name, number of tests and adjustment).  Rows without a
+            p-value get ``None``.
+        """
+        check_method(method)
+        q = check_q(q)
+        by = tuple(by or ())
+        unknown = [c for c in by if c not in self.columns]
+        if unknown:
+            raise InvalidParameterError(f"adjust_pvalues: unknown column(s) {unknown}")
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i, r in enumerate(self._rows):
+            p = r.get("pvalue")
+            if p is None or not math.isfinite(float(p)):
+                continue
+            groups.setdefault(tuple(_hashable(r.get(c)) for c in by), []).append(i)
+        rows = [{**r, **dict.fromkeys(ADJUST_COLUMNS)} for r in self._rows]
+        for idx in groups.values():
+            floors = [_floor(self._rows[i].get("p_floor")) for i in idx]
+            adj, verdicts = classify([self._rows[i]["pvalue"] for i in idx], floors,
+                                     method=method, q=q)
+            label = _family_label(family, by, self._rows[idx[0]], len(idx), method, q)
+            for i, a, v in zip(idx, adj, verdicts):
+                rows[i].update(p_adjusted=float(a), significance=v, family=label)
+        columns = [*self.columns, *(c for c in ADJUST_COLUMNS if c not in self.columns)]
+        return ResultTable(rows, columns)
+
     def to_records(self) -> list[dict[str, Any]]:
         """Rows as a list of plain dicts (copies) with every column."""
         return [{c: r.get(c) for c in self.columns} for r in self._rows]
@@ -125,7 +231,8 @@ class ResultTable:
         notes: list[str] = []
         show = [c for c in ("model_a", "layer_a", "model_b", "layer_b") if c in self.columns]
         show += ["measure", "params", "kind", "value"]
-        for c in ("ci_low", "ci_high", "pvalue", "calibrated", "zscore", "heldout"):
+        for c in ("ci_low", "ci_high", "pvalue", "p_adjusted", "significance", "calibrated",
+                  "zscore", "heldout"):
             if any(r.get(c) is not None for r in self._rows):
                 show.append(c)
         cells = []
@@ -135,8 +242,20 @@ class ResultTable:
                 v = r.get(c)
                 if c == "params":
                     v = _display_params(r.get("measure", ""), v or {})
+                if c == "pvalue":  # "≤ 1/(m+1)" at the floor
+                    line.append(format_pvalue(v, r.get("p_floor")))
+                    continue
+                if c == "p_adjusted" and v is not None and at_floor(r.get("pvalue"),
+                                                                     r.get("p_floor")):
+                    line.append(f"≤ {v:.3g}")  # monotone in p: a bound in, a bound out
+                    continue
                 line.append(_fmt(c, v))
             marks = []
+            if r.get("family"):
+                fam = f"p_adjusted within {r['family']}"
+                if fam not in notes:
+                    notes.append(fam)
+                marks.append(f"[{notes.index(fam) + 1}]")
             for w in r.get("warnings") or ():
                 if w not in notes:
                     notes.append(w)

@@ -142,7 +142,8 @@ def row_for(task: Task, row: Mapping[str, Any], dataset: str, seed: int,
              stats_json: str) -> dict[str, Any]:
     out = dict(row)
     out.update(dataset=dataset, model_a=task.a[0], layer_a=task.a[1], model_b=task.b[0],
-               layer_b=task.b[1], seed=seed, stats=stats_json)
+               layer_b=task.b[1], seed=seed, stats=stats_json,
+               measure_version=task.key.measure_version)
     return out
 
 

@@ -8,6 +8,7 @@ registry, built-in or your own.  One module per method:
 :mod:`.options`             :class:`Stats` (what to compute beside each value), measure specs
 :mod:`.resampling`          paired row resampling, permuting prepared representations
 :mod:`.permutation`         :func:`permutation_test`, :func:`null_calibration`
+:mod:`.multiple_testing`    Benjamini–Hochberg / Holm within a family, p-value floors, m
 :mod:`.bootstrap`           :func:`bootstrap_ci` (percentile, BCa, normal)
 :mod:`.heldout`             :func:`heldout`: fitted measures evaluated on held-out samples
 :mod:`.heldout_fits`        the held-out evaluators of the CCA family and regression
@@ -26,6 +27,12 @@ from repscope.inference.heldout import (
     heldout_measures,
     register_heldout,
     supports_heldout,
+)
+from repscope.inference.multiple_testing import (
+    bh_adjust,
+    holm_adjust,
+    permutations_for_family,
+    pvalue_floor,
 )
 from repscope.inference.options import (
     DEFAULT_BOOTSTRAP,
@@ -54,14 +61,18 @@ __all__ = [
     "NullCalibration",
     "PermutationTestResult",
     "Stats",
+    "bh_adjust",
     "bootstrap_ci",
     "calibrated_score",
     "heldout",
     "heldout_measures",
+    "holm_adjust",
     "null_calibration",
     "permutation_null",
     "permutation_test",
+    "permutations_for_family",
     "permute_prepared",
+    "pvalue_floor",
     "register_heldout",
     "resolve_measure",
     "supports_heldout",

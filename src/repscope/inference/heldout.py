@@ -22,6 +22,7 @@ from repscope.core.warning_capture import capture_warnings
 from repscope.inference.heldout_fits import BUILTIN_EVALUATORS
 from repscope.inference.options import (
     MeasureSpec,
+    Stats,
     check_count,
     check_fraction,
     resolve_measure,
@@ -62,6 +63,17 @@ def supports_heldout(measure: MeasureSpec) -> bool:
     """Whether :func:`heldout` can evaluate this measure."""
     m = resolve_measure(measure)
     return m.info.name in _HELDOUT
+
+
+def stats_for(stats: Stats, measure: MeasureSpec) -> Stats:
+    """The options that apply to ``measure``: ``heldout`` only where it has a held-out form.
+
+    Rows are keyed by these, so a measure without a held-out form is stored
+    under the same key whether or not held-out values were requested.
+    """
+    if stats.heldout and not supports_heldout(measure):
+        return replace(stats, heldout=False)
+    return stats
 
 
 @dataclass(frozen=True)

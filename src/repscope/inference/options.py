@@ -7,13 +7,18 @@ A measure can be named (``"cka"``), given as a configured instance
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 
 from repscope.core.errors import (
     InvalidParameterError,
+)
+from repscope.inference.multiple_testing import (
+    ADJUST_METHODS,
+    check_q,
+    permutations_for_family,
 )
 from repscope.measures.base import Measure
 from repscope.measures.registry import measure as _lookup
@@ -27,6 +32,9 @@ CI_METHODS = ("percentile", "bca", "normal")
 #: default numbers of resamples when statistics are requested by name only
 DEFAULT_PERMUTATIONS = 200
 DEFAULT_BOOTSTRAP = 200
+
+#: budget of the automatic number of permutations (:meth:`Stats.for_family`)
+DEFAULT_MAX_PERMUTATIONS = 10_000
 
 
 # --------------------------------------------------------------- measures
@@ -78,6 +86,20 @@ class Stats:
         Random train/test splits averaged (``heldout``).
     alternative : {"more_similar", "less_similar", "two-sided"}
         Direction of the permutation test.
+    auto_permutations : bool
+        Raise ``n_permutations`` for a family of tests (a grid's figures, a
+        :func:`~repscope.compare` table) so that the p-value floor ``1/(m + 1)``
+        lies below ``q / F``, the smallest threshold of the adjustment
+        (:meth:`for_family`); ``n_permutations`` is then the minimum.
+    max_permutations : int
+        Budget of the automatic rule; where it binds, cells that stay at the
+        floor are reported ``underpowered``.
+    adjust : {"bh", "holm", "none"}
+        Multiple-comparison adjustment of the p-values of a family:
+        Benjamini–Hochberg (false discovery rate, the default), Holm
+        (family-wise error rate) or none.
+    q : float
+        Level of the adjustment (FDR for BH, FWER for Holm).
     """
 
     n_permutations: int = 0
@@ -88,9 +110,13 @@ class Stats:
     test_fraction: float = 0.5
     n_splits: int = 1
     alternative: str = "more_similar"
+    auto_permutations: bool = True
+    max_permutations: int = DEFAULT_MAX_PERMUTATIONS
+    adjust: str = "bh"
+    q: float = 0.05
 
     def __post_init__(self) -> None:
-        for name in ("n_permutations", "n_boot", "n_splits"):
+        for name in ("n_permutations", "n_boot", "n_splits", "max_permutations"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
                 raise InvalidParameterError(f"Stats.{name} must be an integer >= 0, got {v!r}")
@@ -106,6 +132,15 @@ class Stats:
             raise InvalidParameterError(
                 f"Stats.alternative must be one of {ALTERNATIVES}, got {self.alternative!r}"
             )
+        if self.adjust not in (*ADJUST_METHODS, "none"):
+            raise InvalidParameterError(
+                f"Stats.adjust must be one of {(*ADJUST_METHODS, 'none')}, got {self.adjust!r}"
+            )
+        if not isinstance(self.auto_permutations, bool):
+            raise InvalidParameterError(
+                f"Stats.auto_permutations must be a bool, got {self.auto_permutations!r}"
+            )
+        check_q(self.q)
 
     @classmethod
     def parse(cls, spec: Any) -> Stats:
@@ -155,6 +190,24 @@ class Stats:
     def any(self) -> bool:
         """Whether any statistic is switched on."""
         return bool(self.n_permutations or self.n_boot or self.heldout)
+
+    def for_family(self, family_size: int) -> Stats:
+        """These options with the number of permutations a family of ``F`` tests needs.
+
+        With permutations on and ``auto_permutations``, ``n_permutations``
+        becomes ``max(n_permutations, min(⌊F/q⌋, max_permutations))`` (two-sided:
+        ``⌊2F/q⌋``): the smallest ``m`` whose floor ``1/(m + 1)`` lies strictly
+        below ``q / F``, the smallest threshold BH or Holm can use, capped by the
+        budget (:func:`repscope.inference.multiple_testing.permutations_for_family`).
+        Otherwise unchanged.
+        """
+        if not self.n_permutations or not self.auto_permutations or family_size < 1:
+            return self
+        m = permutations_for_family(
+            int(family_size), self.q, minimum=int(self.n_permutations),
+            cap=int(self.max_permutations), alternative=self.alternative,
+        )
+        return replace(self, n_permutations=m)
 
     def as_key(self) -> dict[str, Any]:
         """The options that change results (canonical, for the results database)."""

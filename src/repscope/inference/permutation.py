@@ -26,6 +26,7 @@ from repscope.core.errors import (
 )
 from repscope.core.progress import progress_bar
 from repscope.core.warning_capture import capture_warnings
+from repscope.inference.multiple_testing import pvalue_floor
 from repscope.inference.options import (
     ALTERNATIVES,
     MeasureSpec,
@@ -109,6 +110,9 @@ class PermutationTestResult:
     ----------
     statistic : the measure's value on the correctly paired samples.
     pvalue : ``(b + 1) / (m + 1)``, ``b`` = permuted values at least as extreme.
+    p_floor : the smallest p-value ``m`` permutations can give (``1/(m + 1)``;
+        two-sided ``2/(m + 1)``): at ``pvalue == p_floor`` the test only says
+        ``p ≤ p_floor``.
     null_distribution : the ``m`` values under shuffled correspondence.
     n_permutations : ``m``.
     alternative : direction of the test.
@@ -131,6 +135,11 @@ class PermutationTestResult:
     null_mean: float
     null_sd: float
     warnings: tuple[str, ...] = ()
+
+    @property
+    def p_floor(self) -> float:
+        """The p-value floor ``1/(m + 1)`` (two-sided: ``min(1, 2/(m + 1))``)."""
+        return pvalue_floor(self.n_permutations, self.alternative)
 
 
 def permutation_null(

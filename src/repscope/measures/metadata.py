@@ -91,6 +91,14 @@ class MeasureInfo:
     stochastic : uses randomness (controlled by a ``seed`` parameter).
     variants : parameter settings the conformance suite checks (``({},)`` = defaults).
         Invariances may depend on parameters: see :attr:`Measure.invariances`.
+    version : the version of the measure's *meaning* (an integer ≥ 1).  Bump it
+        whenever the value a call returns changes for the same inputs and
+        parameters — a changed default, a corrected formula, another estimator.
+        It is part of every stored result's key and provenance
+        (:class:`~repscope.storage.results_db.ResultKey`), so a grid recomputes
+        rows of an older version instead of reusing them, and a report warns when
+        one measure's rows carry different versions.  Refactors that keep every
+        value unchanged do not bump it.
     """
 
     name: str
@@ -111,8 +119,13 @@ class MeasureInfo:
     identity_value: float | None = None
     stochastic: bool = False
     variants: tuple[dict[str, Any], ...] = ({},)
+    version: int = 1
 
     def __post_init__(self) -> None:
+        if isinstance(self.version, bool) or not isinstance(self.version, int) \
+                or self.version < 1:
+            raise ValueError(f"{self.name}: version must be an integer >= 1, got "
+                             f"{self.version!r}")
         if self.kind not in ("similarity", "distance"):
             raise ValueError(f"{self.name}: kind must be 'similarity' or 'distance'")
         if self.family not in FAMILIES:
@@ -159,6 +172,7 @@ class MeasureInfo:
             "same_dim": self.same_dim,
             "input_kind": self.input_kind,
             "params": {k: _json_param(v) for k, v in self.params.items()},
+            "version": self.version,
         }
 
 

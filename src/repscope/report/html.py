@@ -24,6 +24,7 @@ figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.82rem;color:#555;max-width:560px}
 .sentence{background:#f3f8ff;border-left:3px solid #3b82f6;padding:.3rem .6rem;margin:.3rem 0}
 details{margin:.5rem 0}nav a{margin-right:1rem}
+.warning{background:#fff7e6;border-left:3px solid #d97706;padding:.3rem .6rem;margin:.3rem 0}
 """
 
 
@@ -44,6 +45,8 @@ class HtmlReport:
         self._body: list[str] = []
         self._toc: list[tuple[str, str]] = []
         self.n_figures = 0
+        #: warnings about the report's contents (e.g. mixed measure versions), also shown in it
+        self.warnings: list[str] = []
 
     # ---------------------------------------------------------------- parts
     def section(self, title: str) -> None:
@@ -83,20 +86,25 @@ class HtmlReport:
             tab = f"<details><summary>{html.escape(collapsed)}</summary>{tab}</details>"
         self._body.append(tab)
 
-    def figure(self, fig: Any, caption: str = "") -> None:
-        """Embed a matplotlib figure as a base64 PNG and close it."""
+    def figure(self, fig: Any, caption: str = "", data: dict[str, str] | None = None) -> None:
+        """Embed a matplotlib figure as a base64 PNG and close it.
+
+        ``data`` become ``data-*`` attributes of the ``<figure>`` (machine-readable
+        marks, e.g. ``{"boxed": "layer1→layer2"}``).
+        """
         import matplotlib.pyplot as plt
 
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
         plt.close(fig)
-        data = base64.b64encode(buf.getvalue()).decode("ascii")
+        png = base64.b64encode(buf.getvalue()).decode("ascii")
         self.n_figures += 1
         alt = html.escape(caption or f"figure {self.n_figures}")
         cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+        attrs = "".join(f' data-{k}="{html.escape(v)}"' for k, v in (data or {}).items())
         self._body.append(
-            f'<figure><img class="rs-figure" alt="{alt}" src="data:image/png;base64,{data}">'
-            f"{cap}</figure>"
+            f'<figure{attrs}><img class="rs-figure" alt="{alt}" '
+            f'src="data:image/png;base64,{png}">{cap}</figure>'
         )
 
     # ---------------------------------------------------------------- output

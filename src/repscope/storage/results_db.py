@@ -2,7 +2,11 @@
 
 One row per (dataset × pair × measure × measure parameters × statistics
 options × n × seed); the UNIQUE key over these columns makes re-running a study
-skip what is done and makes duplicate rows impossible.  The database runs in
+skip what is done and makes duplicate rows impossible.  The row's key also
+holds the measure's version (``MeasureInfo.version``, the version of its
+meaning): a stored row of another version — or of none, written before
+versions existed — is stale, so a grid recomputes it and the new row replaces
+it in place.  The database runs in
 WAL mode with ``synchronous=FULL`` and every row is committed on its own as
 soon as it is computed, so killing a run loses nothing already written::
 
@@ -13,16 +17,21 @@ soon as it is computed, so killing a run loses nothing already written::
 Columns
 -------
 Key: ``dataset, model_a, layer_a, model_b, layer_b, measure, params, stats, n,
-seed``.  ``params`` is the canonical JSON of the measure's parameters (all of
-them, defaults included), ``stats`` the canonical JSON of the statistics
-options (:meth:`repscope.inference.options.Stats.as_key`).  Layers keep their Python type
-(``int`` or ``str``).
+seed`` (UNIQUE) and ``measure_version``.  ``params`` is the canonical JSON of
+the measure's parameters (all of them, defaults included), ``stats`` the
+canonical JSON of the statistics options that apply to the measure
+(:meth:`repscope.inference.options.Stats.as_key`).  Layers keep their Python
+type (``int`` or ``str``).
 
-Values: ``kind, dx, dy, value, ci_low, ci_high, pvalue, calibrated, zscore,
-null_mean, null_sd, heldout, warnings`` (JSON list), ``error`` (message when
+Values: ``kind, dx, dy, value, ci_low, ci_high, pvalue, p_floor, calibrated,
+zscore, null_mean, null_sd, heldout, warnings`` (JSON list), ``error`` (message when
 the measure could not be computed), ``seconds`` (value), ``stats_seconds``,
 ``repscope_version, numpy_version, torch_version, python_version, run_id,
 timestamp`` (UTC, ISO 8601).
+
+Schema versions: 1 (before ``measure_version`` and ``p_floor``), 2 (now).  A
+database of an older schema is upgraded in place on opening by adding the
+missing columns (their values are NULL in old rows).
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ from repscope.core.errors import InvalidParameterError, RepscopeError
 
 __all__ = [
     "COLUMNS",
+    "IDENTITY_COLUMNS",
     "KEY_COLUMNS",
     "ResultKey",
     "ResultsDB",
@@ -54,9 +64,10 @@ __all__ = [
     "json_default",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-KEY_COLUMNS: tuple[str, ...] = (
+#: the UNIQUE identity of a row: one stored row per cell (of one measure version)
+IDENTITY_COLUMNS: tuple[str, ...] = (
     "dataset",
     "model_a",
     "layer_a",
@@ -69,6 +80,9 @@ KEY_COLUMNS: tuple[str, ...] = (
     "seed",
 )
 
+#: the fields of :class:`ResultKey`: the identity and the measure's version
+KEY_COLUMNS: tuple[str, ...] = (*IDENTITY_COLUMNS, "measure_version")
+
 VALUE_COLUMNS: tuple[str, ...] = (
     "kind",
     "dx",
@@ -77,6 +91,7 @@ VALUE_COLUMNS: tuple[str, ...] = (
     "ci_low",
     "ci_high",
     "pvalue",
+    "p_floor",
     "calibrated",
     "zscore",
     "null_mean",
@@ -107,6 +122,7 @@ _SQL_TYPES = {
     "stats": "TEXT NOT NULL",
     "n": "INTEGER NOT NULL",
     "seed": "INTEGER NOT NULL",
+    "measure_version": "INTEGER",
     "kind": "TEXT",
     "dx": "INTEGER",
     "dy": "INTEGER",
@@ -190,8 +206,22 @@ def _check_layer(layer: Any, name: str) -> int | str:
     return int(layer) if isinstance(layer, (int, np.integer)) else layer
 
 
+def _check_version(v: Any) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise InvalidParameterError(f"measure_version must be an integer >= 1, got {v!r}")
+    return int(v)
+
+
 class ResultKey(NamedTuple):
-    """The UNIQUE key of a results row (see the module docstring)."""
+    """The key of a results row: its UNIQUE identity and the measure's version.
+
+    ``measure_version`` is ``MeasureInfo.version`` of the measure that computed
+    the row (``None`` for rows written before measure versions existed); two
+    keys that differ only in it name the same cell computed with different
+    meanings of the measure.
+    """
 
     dataset: str
     model_a: str
@@ -203,6 +233,7 @@ class ResultKey(NamedTuple):
     stats: str
     n: int
     seed: int
+    measure_version: int | None = None
 
     @classmethod
     def make(
@@ -218,6 +249,7 @@ class ResultKey(NamedTuple):
         n: int,
         seed: int = 0,
         dataset: str = "",
+        measure_version: int | None = None,
     ) -> ResultKey:
         """Build a key, canonicalising ``params`` and ``stats`` (mappings → JSON)."""
         for name, v in (("model_a", model_a), ("model_b", model_b), ("measure", measure),
@@ -229,7 +261,13 @@ class ResultKey(NamedTuple):
         return cls(
             dataset, model_a, _check_layer(layer_a, "layer_a"), model_b,
             _check_layer(layer_b, "layer_b"), measure, p, s, int(n), int(seed),
+            _check_version(measure_version),
         )
+
+    @property
+    def identity(self) -> tuple[Any, ...]:
+        """The key without the version: which cell the row is about."""
+        return tuple(self)[: len(IDENTITY_COLUMNS)]
 
 
 # ---------------------------------------------------------------- database
@@ -266,17 +304,38 @@ class ResultsDB:
     def _create(self) -> None:
         version = self._con.execute("PRAGMA user_version").fetchone()[0]
         tables = {r[0] for r in self._con.execute("SELECT name FROM sqlite_master")}
-        if "results" in tables and version != SCHEMA_VERSION:
+        if "results" in tables and not 1 <= version <= SCHEMA_VERSION:
             raise RepscopeError(
                 f"{self.path} has results schema version {version}; this repscope writes "
-                f"version {SCHEMA_VERSION}"
+                f"version {SCHEMA_VERSION} and reads versions 1 to {SCHEMA_VERSION}"
             )
+        if "results" in tables:
+            self._upgrade()
+            return
         cols = ",\n  ".join(f"{c} {_SQL_TYPES.get(c, 'REAL')}" for c in COLUMNS)
         self._con.execute(
             f"CREATE TABLE IF NOT EXISTS results (\n  id INTEGER PRIMARY KEY,\n  {cols},\n"
-            f"  UNIQUE ({', '.join(KEY_COLUMNS)})\n)"
+            f"  UNIQUE ({', '.join(IDENTITY_COLUMNS)})\n)"
         )
         self._con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _upgrade(self) -> None:
+        """Add the columns an older schema lacks (NULL in its rows); one writer at a time."""
+        have = {r[1] for r in self._con.execute("PRAGMA table_info(results)")}
+        if set(COLUMNS) <= have:
+            return
+        self._con.execute("BEGIN IMMEDIATE")
+        try:
+            have = {r[1] for r in self._con.execute("PRAGMA table_info(results)")}
+            for c in COLUMNS:
+                if c not in have:
+                    sql_type = _SQL_TYPES.get(c, "REAL").replace(" NOT NULL", "")
+                    self._con.execute(f"ALTER TABLE results ADD COLUMN {c} {sql_type}")
+            self._con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
 
     # ------------------------------------------------------------ basics
     def close(self) -> None:
@@ -296,15 +355,23 @@ class ResultsDB:
 
     # ------------------------------------------------------------ keys
     def has(self, key: ResultKey, *, include_errors: bool = True) -> bool:
-        """Whether a row with this key exists (rows holding an error count unless excluded)."""
-        where = " AND ".join(f"{c} = ?" for c in KEY_COLUMNS)
+        """Whether a row with this key (version included) exists.
+
+        Rows holding an error count unless ``include_errors=False``.
+        """
+        where = " AND ".join(f"{c} IS ?" for c in KEY_COLUMNS)
         if not include_errors:
             where += " AND error IS NULL"
         row = self._con.execute(f"SELECT 1 FROM results WHERE {where} LIMIT 1", tuple(key))
         return row.fetchone() is not None
 
     def done_keys(self, *, include_errors: bool = True) -> set[ResultKey]:
-        """Keys of every stored row (one query; what a resumed run skips)."""
+        """Keys of every stored row (one query; what a resumed run skips).
+
+        A key holds the stored row's ``measure_version``, so a row of another
+        version (or of none) does not match the key a grid asks for: it is
+        stale and gets recomputed.
+        """
         sql = f"SELECT {', '.join(KEY_COLUMNS)} FROM results"
         if not include_errors:
             sql += " WHERE error IS NULL"
@@ -315,20 +382,23 @@ class ResultsDB:
         """Store one row, committed immediately.
 
         ``row`` holds the key columns (``params``/``stats`` as mappings or
-        canonical JSON) and any value columns; versions, ``run_id`` and
-        ``timestamp`` are filled in when absent.  Returns ``False`` (and
-        changes nothing) if the key exists, unless ``replace=True``.
+        canonical JSON; ``measure_version`` optional) and any value columns;
+        versions, ``run_id`` and ``timestamp`` are filled in when absent.
+        Returns ``False`` (and changes nothing) if a row of the same identity and
+        the same ``measure_version`` exists, unless ``replace=True``; a stored
+        row of the same identity but another ``measure_version`` is stale and
+        is replaced.
         """
         unknown = sorted(set(row) - set(COLUMNS))
         if unknown:
             raise InvalidParameterError(f"unknown result column(s): {', '.join(unknown)}")
-        missing = [c for c in KEY_COLUMNS if c not in row and c != "dataset"]
+        missing = [c for c in IDENTITY_COLUMNS if c not in row and c != "dataset"]
         if missing:
             raise InvalidParameterError(f"result row lacks key column(s): {', '.join(missing)}")
         key = ResultKey.make(
             row["model_a"], row["layer_a"], row["model_b"], row["layer_b"], row["measure"],
             params=row["params"], stats=row["stats"], n=row["n"], seed=row["seed"],
-            dataset=row.get("dataset", ""),
+            dataset=row.get("dataset", ""), measure_version=row.get("measure_version"),
         )
         values = {**self._env, "run_id": self.run_id, "timestamp": _now()}
         values.update({c: row[c] for c in VALUE_COLUMNS if c in row})
@@ -336,14 +406,13 @@ class ResultsDB:
         record = {**key._asdict(), **{c: _sql_value(values.get(c)) for c in VALUE_COLUMNS}}
         cols = ", ".join(COLUMNS)
         marks = ", ".join("?" for _ in COLUMNS)
-        if replace:
-            updates = ", ".join(f"{c} = excluded.{c}" for c in VALUE_COLUMNS)
-            conflict = f"DO UPDATE SET {updates}"
-        else:
-            conflict = "DO NOTHING"
+        updates = ", ".join(f"{c} = excluded.{c}" for c in ("measure_version", *VALUE_COLUMNS))
+        conflict = f"DO UPDATE SET {updates}"
+        if not replace:  # only a stale row (another measure version) is replaced
+            conflict += " WHERE results.measure_version IS NOT excluded.measure_version"
         cur = self._con.execute(
             f"INSERT INTO results ({cols}) VALUES ({marks}) "
-            f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) {conflict}",
+            f"ON CONFLICT ({', '.join(IDENTITY_COLUMNS)}) {conflict}",
             tuple(record[c] for c in COLUMNS),
         )
         return cur.rowcount > 0

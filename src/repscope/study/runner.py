@@ -142,7 +142,8 @@ def compare_study(spec: StudySpec, reps: dict, db: Any, dataset_id: str, progres
     with_stats = [m for m in spec.measures if _canon(m) in stat_keys]
     plain = [m for m in spec.measures if _canon(m) not in stat_keys]
     stats = Stats(n_permutations=spec.permutations, n_boot=spec.bootstrap,
-                  ci_method=spec.ci_method)
+                  ci_method=spec.ci_method, adjust=spec.adjust, q=spec.q,
+                  max_permutations=spec.max_permutations)
     if not stats.any:
         plain, with_stats = list(spec.measures), []
     # Small problems run faster on one BLAS thread (no spinning threads on a busy machine).
@@ -153,11 +154,11 @@ def compare_study(spec: StudySpec, reps: dict, db: Any, dataset_id: str, progres
             names = ", ".join(map(_measure_name, with_stats))
             _say(progress, f"comparing with statistics: {names}")
             grid(reps, measures=_grid_measures(with_stats), stats=stats, pairs=spec.pairs, db=db,
-                 dataset=dataset_id, seed=spec.seed, progress=progress)
+                 dataset=dataset_id, seed=spec.seed, progress=progress, fitted=spec.fitted)
         if plain:
             _say(progress, f"comparing: {', '.join(map(_measure_name, plain))}")
             grid(reps, measures=_grid_measures(plain), pairs=spec.pairs, db=db,
-                 dataset=dataset_id, seed=spec.seed, progress=progress)
+                 dataset=dataset_id, seed=spec.seed, progress=progress, fitted=spec.fitted)
 
 
 # ------------------------------------------------------- functional + profiles
@@ -225,7 +226,8 @@ def best_match_profiles(spec: StudySpec, reps: dict, results: Any, primary: str,
     todo = pairs or [(a, b) for i, a in enumerate(models) for b in models[i + 1:]]
     out = []
     for a, b in todo:
-        for match in best_matches(results, primary, a, b):
+        for match in best_matches(results, primary, a, b, fitted=spec.fitted,
+                                  method=spec.adjust, q=spec.q):
             key = (a, str(match["layer_a"]), b, str(match["layer_b"]))
             if key in known:
                 out.append(known[key])
@@ -338,6 +340,8 @@ def run_studies(
                 new = merge_extras(new, after(spec, reps, results, {**extras, **new}) or {})
             extras = merge_extras(extras, new)
             extras.setdefault("primary_measure", primary)
+            extras["fitted"] = spec.fitted
+            extras["multiple_testing"] = {"method": spec.adjust, "q": spec.q}
             save_extras(out, extras)
         n_rows = len(db)
         results = db.to_pandas()

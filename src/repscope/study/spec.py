@@ -30,6 +30,7 @@ Example (``examples/digits_study.toml``)::
     measures = ["cka", "procrustes", { name = "cka", kernel = "rbf" }]
     pairs = "cross"          # cross | within | all
     profile = true
+    fitted = "heldout"       # fitted measures (CCA family, regression): heldout | in_sample
 
     [stats]
     permutations = 200       # 0 = off
@@ -37,6 +38,9 @@ Example (``examples/digits_study.toml``)::
     seed = 0
     measures = ["cka"]       # which measures get statistics (default: all)
     ci = "normal"            # bootstrap interval: normal (default) | percentile | bca
+    adjust = "bh"            # p-values adjusted within each figure: bh (default) | holm
+    q = 0.05                 # level of the adjustment
+    max_permutations = 10000 # budget when the permutations rise for a figure's family
 
     [functional]
     probes = true            # needs labels (digits has them)
@@ -104,6 +108,10 @@ class StudySpec:
     stitching: bool = False
     primary_measure: str | None = None
     title: str | None = None
+    fitted: str = "heldout"
+    adjust: str = "bh"
+    q: float = 0.05
+    max_permutations: int = 10_000
 
 
 def _take(table: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -197,7 +205,9 @@ def parse_study(data: dict[str, Any], base: Path, path: Path | None = None) -> S
     if ds["kind"] == "none" and any(m.kind != "activations" for m in models):
         raise StudySpecError("models that must be run need a [dataset] (digits, sentences, npy)")
     cmp = data.get("compare", {})
-    _take(cmp, {"measures", "pairs", "profile"}, "compare")
+    _take(cmp, {"measures", "pairs", "profile", "fitted"}, "compare")
+    if cmp.get("fitted", "heldout") not in ("heldout", "in_sample"):
+        raise StudySpecError("[compare] fitted must be heldout or in_sample")
     measures = tuple(cmp.get("measures", ["cka", "procrustes", "mean_cca"]))
     for m in measures:  # fail early on unknown names or parameters
         if not (isinstance(m, str) or (isinstance(m, dict) and "name" in m)):
@@ -214,9 +224,19 @@ def parse_study(data: dict[str, Any], base: Path, path: Path | None = None) -> S
     if cmp.get("pairs", "cross") not in ("cross", "within", "all"):
         raise StudySpecError("[compare] pairs must be cross, within or all")
     st = data.get("stats", {})
-    _take(st, {"permutations", "bootstrap", "seed", "measures", "ci"}, "stats")
+    _take(st, {"permutations", "bootstrap", "seed", "measures", "ci", "adjust", "q",
+               "max_permutations"}, "stats")
     if st.get("ci", "normal") not in ("normal", "percentile", "bca"):
         raise StudySpecError("[stats] ci must be normal, percentile or bca")
+    if st.get("adjust", "bh") not in ("bh", "holm"):
+        raise StudySpecError("[stats] adjust must be bh or holm")
+    q = st.get("q", 0.05)
+    if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
+        raise StudySpecError(f"[stats] q must be a number in (0, 1), got {q!r}")
+    max_perm = st.get("max_permutations", 10_000)
+    if isinstance(max_perm, bool) or not isinstance(max_perm, int) or max_perm < 1:
+        raise StudySpecError(f"[stats] max_permutations must be a positive integer, got "
+                             f"{max_perm!r}")
     fn = data.get("functional", {})
     _take(fn, {"probes", "stitching"}, "functional")
     rp = data.get("report", {})
@@ -238,6 +258,10 @@ def parse_study(data: dict[str, Any], base: Path, path: Path | None = None) -> S
         stitching=bool(fn.get("stitching", False)),
         primary_measure=rp.get("primary_measure"),
         title=rp.get("title"),
+        fitted=cmp.get("fitted", "heldout"),
+        adjust=st.get("adjust", "bh"),
+        q=float(q),
+        max_permutations=max_perm,
     )
 
 

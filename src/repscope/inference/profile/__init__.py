@@ -36,6 +36,7 @@ from repscope.core.errors import InvalidParameterError, RepscopeError
 from repscope.core.validation import check_pair
 from repscope.core.warning_capture import capture_warnings
 from repscope.inference.heldout import heldout_splits
+from repscope.inference.multiple_testing import holm_adjust
 from repscope.inference.profile.aspects import (
     assess_function,
     assess_neighbourhood,
@@ -81,18 +82,6 @@ def _check_count(name: str, v: Any, lo: int) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
         raise InvalidParameterError(f"{name} must be an integer >= {lo}, got {v!r}")
     return int(v)
-
-
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (family-wise error control), in the input order."""
-    m = len(pvalues)
-    order = sorted(range(m), key=lambda i: pvalues[i])
-    out = [0.0] * m
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
-        out[i] = running
-    return out
 
 
 def _verdict(e: ClassEvidence, margin: dict[str, Any], others: dict[str, float] | None = None,
@@ -237,8 +226,8 @@ def profile(
                                                **common)
     # the classes of one profile are one family: Holm's adjustment of their p-values
     tested = [e for e in evidence.values() if e.pvalue is not None]
-    for e, adjusted in zip(tested, holm([e.pvalue for e in tested])):
-        e.pvalue_raw, e.pvalue = e.pvalue, adjusted
+    for e, adjusted in zip(tested, holm_adjust([e.pvalue for e in tested]) if tested else []):
+        e.pvalue_raw, e.pvalue = e.pvalue, float(adjusted)
     decide_chain({c: evidence[c] for c in CHAIN}, margin, alpha)
     decide_aspect(evidence["neighbourhood"], neighbour_margin, alpha)
     decide_aspect(evidence["function"], function_margin, alpha)
