@@ -106,7 +106,7 @@ def test_values_match_compare_and_asymmetric_in_both_orders(rng):
 
 def test_repeated_measure_is_computed_once(rng):
     reps = make_reps(rng, models=("m0", "m1"), layers=(0,))
-    table = grid(reps, [_Counting(), _Counting()])
+    table = grid(reps, [_Counting(), _Counting()], chance=False)
     assert len(table) == 1 and len(_Counting.compares) == 1
 
 
@@ -123,7 +123,7 @@ def test_procrustes_family_shares_one_nuclear_norm_per_pair(rng, monkeypatch):
     monkeypatch.setattr(procrustes_module, "nuclear_norm", counting)
     reps = make_reps(rng, models=("m0", "m1"), layers=(0, 1), n=40)
     names = ["procrustes", "procrustes_angular", "nbs"]
-    table = grid(reps, names)
+    table = grid(reps, names, chance=False)
     assert len(table) == 12
     assert len(calls) == 4  # one per cross pair, shared by the three measures
     calls.clear()
@@ -143,7 +143,7 @@ def test_nested_mapping_input_is_equivalent(rng):
 
 def test_each_representation_prepared_once(rng):
     reps = make_reps(rng, layers=(0, 1, 2))  # 9 representations, 27 cross pairs
-    table = grid(reps, [_Counting()], pairs="all")
+    table = grid(reps, [_Counting()], pairs="all", chance=False)
     assert len(table) == 36
     assert len(_Counting.prepares) == 9
     assert len(_Counting.compares) == 36
@@ -153,14 +153,14 @@ def test_lazy_arrays_are_read_once_and_not_when_done(rng, tmp_path):
     raw = make_reps(rng, models=("m0", "m1"), layers=(0, 1))
     lazy = {k: Lazy(v) for k, v in raw.items()}
     db = tmp_path / "r.sqlite"
-    table = grid(lazy, [_Counting(), "cka"], db=db)
+    table = grid(lazy, [_Counting(), "cka"], db=db, chance=False)
     assert len(table) == 8
     assert all(a.reads == 2 for a in lazy.values())  # once per prepare-key group
-    eager = grid(raw, [_Counting(), "cka"])
+    eager = grid(raw, [_Counting(), "cka"], chance=False)
     assert table.column("value") == pytest.approx(eager.column("value"))
     for a in lazy.values():
         a.reads = 0
-    again = grid(lazy, [_Counting(), "cka"], db=db)
+    again = grid(lazy, [_Counting(), "cka"], db=db, chance=False)
     assert all(a.reads == 0 for a in lazy.values())
     assert again.column("value") == table.column("value")
 
@@ -222,16 +222,16 @@ def test_statistics_in_the_grid_match_compare(rng):
 def test_db_rows_resume_and_extend(rng, tmp_path):
     reps = make_reps(rng, models=("m0", "m1"), layers=(0, 1))
     db = tmp_path / "r.sqlite"
-    first = grid(reps, [_Counting()], db=db, dataset="digits")
+    first = grid(reps, [_Counting()], db=db, dataset="digits", chance=False)
     assert len(first) == 4 and len(_Counting.compares) == 4
     with ResultsDB(db) as d:
         assert len(d) == 4 and {r["dataset"] for r in d.rows()} == {"digits"}
-    second = grid(reps, [_Counting(), "cka"], db=ResultsDB(db), dataset="digits")
+    second = grid(reps, [_Counting(), "cka"], db=ResultsDB(db), dataset="digits", chance=False)
     assert len(_Counting.compares) == 4  # nothing recomputed
     assert len(second) == 8
     assert [r["run_id"] for r in second if r["measure"] == "_grid_counting"] == [
         first[0]["run_id"]] * 4
-    other = grid(reps, [_Counting()], db=db, dataset="digits", seed=1)
+    other = grid(reps, [_Counting()], db=db, dataset="digits", seed=1, chance=False)
     assert len(other) == 4 and len(_Counting.compares) == 8  # new seed = new rows
 
 
@@ -260,7 +260,7 @@ SCRIPT = textwrap.dedent(
 
     rng = np.random.default_rng(0)
     reps = {(f"m{i}", la): rng.normal(size=(24, 3)) for i in range(3) for la in range(4)}
-    grid(reps, [Slow(), "procrustes"], db=db)
+    grid(reps, [Slow(), "procrustes"], db=db, chance=False)
     print("finished")
     """
 )

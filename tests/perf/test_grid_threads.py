@@ -128,15 +128,15 @@ class _Unsafe(_Sleepy):
 def test_only_thread_safe_measures_run_in_worker_threads(rng):
     reps = _reps(rng, 30)
     _Sleepy.threads_seen.clear()
-    grid(reps, [_Sleepy()], threads=3)
+    grid(reps, [_Sleepy()], threads=3, chance=False)
     assert len(_Sleepy.threads_seen) == 9
     assert len(set(_Sleepy.threads_seen)) > 1
     assert all(t.startswith("repscope-grid") for t in _Sleepy.threads_seen)
     _Sleepy.threads_seen.clear()
-    grid(reps, [_Sleepy()], threads=1)
+    grid(reps, [_Sleepy()], threads=1, chance=False)
     assert set(_Sleepy.threads_seen) == {threading.main_thread().name}
     _Sleepy.threads_seen.clear()
-    grid(reps, [_Unsafe()], threads=3)
+    grid(reps, [_Unsafe()], threads=3, chance=False)
     assert set(_Sleepy.threads_seen) == {threading.main_thread().name}
 
 

@@ -32,6 +32,7 @@ from repscope.core.validation import check_pair
 from repscope.core.warning_capture import capture_warnings
 from repscope.engine.table import RESULT_COLUMNS, ResultTable
 from repscope.inference.bootstrap import bootstrap_ci_prepared
+from repscope.inference.chance import chance_columns
 from repscope.inference.heldout import heldout_prepared, supports_heldout
 from repscope.inference.options import MeasureSpec, Stats, resolve_measure
 from repscope.inference.permutation import permutation_test_prepared
@@ -195,6 +196,22 @@ def evaluate_prepared(
     return row
 
 
+def add_chance(m: Measure, row: dict[str, Any]) -> dict[str, Any]:
+    """Add the measure's chance level at the row's shape (and the warning it calls for).
+
+    ``calibrated`` from the chance level fills the column only where no permutation null
+    was computed; ``calibration`` says which of the two a row's ``calibrated`` is.
+    """
+    if row.get("error") or row.get("value") is None or not row.get("n"):
+        return row
+    cols, warning = chance_columns(m, row["value"], int(row["n"]), int(row["dx"]),
+                                   int(row["dy"]), have_null=row.get("pvalue") is not None)
+    row.update(cols)
+    if warning and warning not in (row.get("warnings") or ()):
+        row["warnings"] = (*tuple(row.get("warnings") or ()), warning)
+    return row
+
+
 def check_on_error(on_error: str) -> None:
     if on_error not in ("record", "raise"):
         raise InvalidParameterError(f"on_error must be 'record' or 'raise', got {on_error!r}")
@@ -209,6 +226,7 @@ def compare(
     seed: int = 0,
     on_error: str = "record",
     progress: bool = False,
+    chance: bool = True,
 ) -> ResultTable:
     """Compare one pair of representations with several measures.
 
@@ -225,6 +243,9 @@ def compare(
     on_error : ``"record"`` (a measure that fails gets an ``error`` entry) or
         ``"raise"``.
     progress : show a progress bar over measures.
+    chance : add each measure's chance level at this shape (:mod:`repscope.inference.chance`:
+        columns ``chance`` and, without permutations, ``calibrated``; a warning when
+        unrelated data would already score high).
 
     Returns
     -------
@@ -264,6 +285,8 @@ def compare(
                 px, py, msgs = entry
                 row = evaluate_prepared(m, px, py, stats=st, seed=seed, warnings=msgs,
                                         on_error=on_error)
+                if chance:
+                    row = add_chance(m, row)
             rows.append(row)
             advance(1)
     table = ResultTable(rows)

@@ -73,6 +73,7 @@ import numpy as np
 from repscope.core.errors import InvalidParameterError
 from repscope.core.progress import progress_bar
 from repscope.engine.compare import (
+    add_chance,
     check_on_error,
     resolve_measures,
 )
@@ -135,6 +136,7 @@ def grid(
     chunk_rows: int | None = None,
     threads: int | None = None,
     fitted: str = "heldout",
+    chance: bool = True,
 ) -> ResultTable:
     """Compare every pair of representations with every measure.
 
@@ -183,6 +185,9 @@ def grid(
         split, the statistic's ``test_fraction``; not when ``n`` is too small to
         split into parts of 3), which reports present in their place;
         ``"in_sample"`` computes it only if ``stats`` asks.
+    chance : add each row's chance level at its shape (:mod:`repscope.inference.chance`):
+        columns ``chance`` and, for rows without a permutation null, ``calibrated``;
+        a warning when unrelated data of that shape would already score high.
 
     Returns
     -------
@@ -238,6 +243,7 @@ def grid(
         with progress_bar(len(tasks), "grid", progress) as advance:
 
             def emit(task: Task, row: dict[str, Any]) -> None:
+                row = add_chance(task.m, dict(row)) if chance else row
                 full = row_for(task, row, dataset, seed, task.key.stats)
                 if database is not None:
                     db_row = {c: full.get(c) for c in full if c not in ("params",)}

@@ -28,6 +28,8 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "pvalue",
     "p_floor",
     "calibrated",
+    "calibration",
+    "chance",
     "zscore",
     "null_mean",
     "null_sd",

@@ -201,8 +201,12 @@ class RidgeCCA(CCAMeasure):
     Invariances: reg = 0: every affine map; reg > 0: orthogonal maps,
     isotropic scaling and translation (not invertible linear maps).
 
-    Assumptions: regularisation makes the estimate usable for d close to or
-    above n; the d >= n − 1 warning is issued only for reg = 0.
+    Assumptions: n well above d, as for plain CCA.  Shrinkage stabilises the
+    whitening but does **not** remove the small-sample inflation: for two
+    independent 100 × 300 Gaussians ridge_cca is 0.9997, 0.99 and 0.94 at reg =
+    0.1, 0.5 and 0.9.  The d >= n − 1 DegeneracyWarning is issued only for
+    reg = 0; at any reg, compare and grid report the chance level at the
+    pair's shape (:mod:`repscope.inference.chance`) and warn when it is high.
 
     References
     ----------
@@ -220,7 +224,8 @@ class RidgeCCA(CCAMeasure):
         metric=False,
         invariances=ORTHO_SCALE_SHIFT,
         assumptions="Shrinkage towards a scaled identity; reg=0 is plain CCA (affine "
-        "invariant, trivially 1 when d >= n-1).",
+        "invariant, trivially 1 when d >= n-1). Shrinkage does not remove the small-sample "
+        "inflation: unrelated 100 x 300 Gaussians score 0.94-0.9997 at reg 0.9-0.1.",
         reference="Vinod 1976; Kuss & Graepel 2003",
         differentiable=True,
         min_samples=3,
