@@ -96,7 +96,8 @@ def best_matches(results: Any, measure: str, model_a: str, model_b: str) -> list
         idx = rows.value.idxmax() if direction == "max" else rows.value.idxmin()
         best = rows.loc[idx]
         out.append({k: best.get(k, float("nan")) for k in (
-            "layer_a", "layer_b", "value", "ci_low", "ci_high", "pvalue", "calibrated")})
+            "layer_a", "layer_b", "value", "estimate", "ci_low", "ci_high", "pvalue",
+            "calibrated")})
     return out
 
 
@@ -205,20 +206,22 @@ def build_report(
     if pairs and primary in measures:
         rep.section(f"Best-matching layers ({primary})")
         rep.text("For each layer of the first model: the layer of the second model that is most "
-                 f"similar under {primary}, with its confidence interval, permutation p-value "
-                 "and the invariance profile of that layer pair.")
+                 f"similar under {primary}, with the estimate its confidence interval is built "
+                 "around (bias-corrected where the plug-in value is biased at this n), the "
+                 "interval, the permutation p-value and the invariance profile of that layer "
+                 "pair.")
         for a, b in pairs:
             rows = []
             for m in best_matches(results, primary, a, b):
                 prof = profiles.get((a, m["layer_a"], b, m["layer_b"]), {})
                 ci = (f"[{_f(m['ci_low']):.3f}, {_f(m['ci_high']):.3f}]"
                       if not math.isnan(_f(m["ci_low"])) else "–")
-                rows.append([m["layer_a"], m["layer_b"], _f(m["value"]), ci, _f(m["pvalue"]),
-                             prof.get("sentence", "–")])
+                rows.append([m["layer_a"], m["layer_b"], _f(m["value"]), _f(m["estimate"]), ci,
+                             _f(m["pvalue"]), prof.get("sentence", "–")])
             if rows:
                 rep.heading(f"{a} → {b}")
-                rep.table([f"{a} layer", f"best {b} layer", primary, "95% CI", "p-value",
-                           "in what sense"], rows)
+                rep.table([f"{a} layer", f"best {b} layer", primary, "estimate", "95% CI",
+                           "p-value", "in what sense"], rows)
 
     rep.section("Layer × layer similarity")
     for a, b in _pairs(results):
@@ -294,9 +297,9 @@ def build_report(
 
     rep.section("All results")
     cols = [c for c in ("model_a", "layer_a", "model_b", "layer_b", "measure", "value",
-                        "ci_low", "ci_high", "pvalue", "calibrated", "n", "warnings")
+                        "estimate", "ci_low", "ci_high", "pvalue", "calibrated", "n", "warnings")
             if c in results.columns]
-    rows = [[_f(v) if c in ("value", "ci_low", "ci_high", "pvalue", "calibrated") else
+    rows = [[_f(v) if c in ("value", "estimate", "ci_low", "ci_high", "pvalue", "calibrated") else
              ("" if v is None or (isinstance(v, float) and math.isnan(v)) else v)
              for c, v in zip(cols, r)] for r in results[cols].itertuples(index=False)]
     rep.table(cols, rows, collapsed=f"{len(rows)} rows (value, 95% CI, permutation p-value)")

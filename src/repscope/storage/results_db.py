@@ -18,11 +18,15 @@ them, defaults included), ``stats`` the canonical JSON of the statistics
 options (:meth:`repscope.inference.options.Stats.as_key`).  Layers keep their Python type
 (``int`` or ``str``).
 
-Values: ``kind, dx, dy, value, ci_low, ci_high, pvalue, calibrated, zscore,
+Values: ``kind, dx, dy, value, estimate, ci_low, ci_high, pvalue, calibrated, zscore,
 null_mean, null_sd, heldout, warnings`` (JSON list), ``error`` (message when
 the measure could not be computed), ``seconds`` (value), ``stats_seconds``,
 ``repscope_version, numpy_version, torch_version, python_version, run_id,
-timestamp`` (UTC, ISO 8601).
+timestamp`` (UTC, ISO 8601).  ``estimate`` is the estimate the interval is built around
+(bias-corrected where the interval method corrects; equal to ``value`` otherwise).
+
+Schema versions: 1 (repscope 0.2) lacks ``estimate``; opening such a database adds the
+missing columns (``ALTER TABLE … ADD COLUMN``, empty in old rows) and marks it version 2.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ __all__ = [
     "json_default",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 KEY_COLUMNS: tuple[str, ...] = (
     "dataset",
@@ -74,6 +78,7 @@ VALUE_COLUMNS: tuple[str, ...] = (
     "dx",
     "dy",
     "value",
+    "estimate",
     "ci_low",
     "ci_high",
     "pvalue",
@@ -266,17 +271,25 @@ class ResultsDB:
     def _create(self) -> None:
         version = self._con.execute("PRAGMA user_version").fetchone()[0]
         tables = {r[0] for r in self._con.execute("SELECT name FROM sqlite_master")}
-        if "results" in tables and version != SCHEMA_VERSION:
+        if "results" in tables and not 1 <= version <= SCHEMA_VERSION:
             raise RepscopeError(
                 f"{self.path} has results schema version {version}; this repscope writes "
-                f"version {SCHEMA_VERSION}"
+                f"version {SCHEMA_VERSION} (and upgrades versions 1 to {SCHEMA_VERSION})"
             )
         cols = ",\n  ".join(f"{c} {_SQL_TYPES.get(c, 'REAL')}" for c in COLUMNS)
         self._con.execute(
             f"CREATE TABLE IF NOT EXISTS results (\n  id INTEGER PRIMARY KEY,\n  {cols},\n"
             f"  UNIQUE ({', '.join(KEY_COLUMNS)})\n)"
         )
+        self._add_missing_columns()
         self._con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _add_missing_columns(self) -> None:
+        """Upgrade an older database: add the value columns it lacks (NULL in old rows)."""
+        have = {r[1] for r in self._con.execute("PRAGMA table_info(results)")}
+        for c in VALUE_COLUMNS:
+            if c not in have:
+                self._con.execute(f"ALTER TABLE results ADD COLUMN {c} {_SQL_TYPES.get(c, 'REAL')}")
 
     # ------------------------------------------------------------ basics
     def close(self) -> None:
