@@ -308,11 +308,13 @@ class _SampleWeightMeasure(Measure):
         return float(np.mean(np.asarray(self.params["tags"]) == px.data[:, 0]))
 
 
-def test_per_sample_parameters_follow_the_resampled_rows(rng):
+@pytest.mark.parametrize("method", ["jackknife", "percentile"])
+def test_per_sample_parameters_follow_the_resampled_rows(rng, method):
     x = rng.integers(0, 5, size=(30, 2)).astype(float)
     m = _SampleWeightMeasure(tags=x[:, 0].copy())
-    res = inference.bootstrap_ci(m, x, x, 40, seed=0)
+    res = inference.bootstrap_ci(m, x, x, 40, seed=0, method=method)
     assert np.all(res.bootstrap_distribution == 1.0)
+    assert res.estimate == 1.0 and tuple(res.confidence_interval) == (1.0, 1.0)
     ho_rows = with_rows(m, ["tags"], np.array([3, 1]))
     np.testing.assert_array_equal(ho_rows.params["tags"], x[[3, 1], 0])
 

@@ -166,6 +166,8 @@ def bootstrap_ci(
         m, px, py, stat, n_boot, level=level, seed=seed, method=method, groups=groups,
         progress=progress,
     )
+    for msg in _interval_notes(m, res, px.n):  # shown to the caller, and recorded
+        warnings.warn(msg, RepscopeWarning, stacklevel=2)
     return replace(res, warnings=merge_messages(cw.messages, res.warnings))
 
 
@@ -207,30 +209,33 @@ def bootstrap_ci_prepared(
             )
         else:
             res = _bootstrap(m, px, py, statistic, n_boot, level, rng, method, progress)
-        _warn_about(m, res, px.n)
-    return replace(res, warnings=merge_messages(res.warnings, cw.messages))
+    notes = [f"{RepscopeWarning.__name__}: {msg}" for msg in _interval_notes(m, res, px.n)]
+    return replace(res, warnings=merge_messages(res.warnings, cw.messages, notes))
 
 
-def _warn_about(m: Measure, res: BootstrapResult, n: int) -> None:
-    """The bias warning, and the check that the interval holds its own estimate."""
+def _interval_notes(m: Measure, res: BootstrapResult, n: int) -> list[str]:
+    """The bias warning, and the check that the interval holds its own estimate.
+
+    Recorded in ``BootstrapResult.warnings`` (and so in result rows);
+    :func:`bootstrap_ci` also raises them as :class:`RepscopeWarning`.
+    """
     lo, hi = res.confidence_interval
     name = m.info.name
-    if abs(res.bias) > BIAS_WARNING * res.standard_error and res.bias != 0.0:
-        warnings.warn(
+    out = []
+    if res.bias != 0.0 and abs(res.bias) > BIAS_WARNING * res.standard_error:
+        ratio = abs(res.bias) / res.standard_error if res.standard_error > 0 else float("inf")
+        out.append(
             f"{name}: the plug-in value {res.statistic:.4g} is biased at n={n} "
-            f"(estimated bias {res.bias:+.3g} = {abs(res.bias) / res.standard_error:.1f} SE); "
-            f"the interval is centred on the bias-corrected estimate {res.estimate:.4g}",
-            RepscopeWarning,
-            stacklevel=3,
+            f"(estimated bias {res.bias:+.3g} = {ratio:.1f} SE); the interval is centred on "
+            f"the bias-corrected estimate {res.estimate:.4g}"
         )
     if not lo <= res.estimate <= hi:
-        warnings.warn(
+        out.append(
             f"{name}: the {res.method} interval [{lo:.4g}, {hi:.4g}] excludes the estimate "
             f"{res.estimate:.4g}: resampling with replacement shifts this measure; use "
-            "ci_method='jackknife'",
-            RepscopeWarning,
-            stacklevel=3,
+            "ci_method='jackknife'"
         )
+    return out
 
 
 def _bootstrap(
