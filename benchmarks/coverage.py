@@ -35,7 +35,9 @@ at this n (estimated by the mean over the replicates).
 Usage::
 
     python benchmarks/coverage.py --quick                 # a few minutes: 100 replicates
-    python benchmarks/coverage.py --reps 500 --json docs/coverage.json --md docs/coverage.md
+    python benchmarks/coverage.py --reps 500 --json benchmarks/coverage.json \
+        --md benchmarks/coverage.md                       # the full run (about 11 minutes)
+    python benchmarks/coverage.py --render benchmarks/coverage.json   # its table again
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ MOMENT_MEASURES = ("cka", "mean_cca", "nbs", "procrustes", "linear_regression")
 METHODS = ("percentile", "bca", "normal", "jackknife-1", "jackknife")
 N_BOOT = 200
 LEVEL = 0.95
+#: the coverage a nominal 95 % interval should reach
+BAND = (0.92, 0.97)
 #: signal-to-noise ratio tr(AᵀΣxxA) / (d σ²) of each relation
 RELATIONS = {"independent": 0.0, "weak": 0.3, "strong": 3.0}
 
@@ -306,9 +310,16 @@ def direct_cell(name: str, n: int, d: int, relation: str, reps: int, seed: int,
 
 
 # ------------------------------------------------------------------ output
+def verdict(coverage: float) -> str:
+    """Where a measured coverage lies against the target band [92 %, 97 %]."""
+    if coverage < BAND[0]:
+        return "**under-covers**"
+    return "in band" if coverage <= BAND[1] else "conservative"
+
+
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     head = ["n", "d", "relation", "measure", "population", "plug-in bias / SD", *METHODS,
-            "width (jackknife)", "holds its estimate"]
+            "width (jackknife)", "holds its estimate", "jackknife"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [str(r["n"]), str(r["d"]), r["relation"], r["measure"]
@@ -316,7 +327,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                  f"{r['population']:.3f}", f"{r['bias_over_sd']:+.1f}"]
         cells += [f"{100 * r[m]:.1f}" if m in r else "–" for m in METHODS]
         cells += [f"{r['jackknife_width']:.3f}",
-                  f"{100 * r['jackknife_contains_estimate']:.0f} %"]
+                  f"{100 * r['jackknife_contains_estimate']:.0f} %", verdict(r["jackknife"])]
         lines.append("| " + " | ".join(cells) + " |")
     foot = (f"\nCoverage (%) of nominal 95 % intervals, {meta['reps']} replicates per cell "
             f"(Monte-Carlo SE ≈ {100 * math.sqrt(0.95 * 0.05 / meta['reps']):.1f} points at "
@@ -333,7 +344,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=20250101)
     ap.add_argument("--json", default=None, help="write the rows and metadata to this file")
     ap.add_argument("--md", default=None, help="write the markdown table to this file")
+    ap.add_argument("--render", default=None, metavar="JSON",
+                    help="only print (and with --md write) the table of a saved --json run")
     args = ap.parse_args(argv)
+    if args.render:
+        with open(args.render, encoding="utf-8") as f:
+            saved = json.load(f)
+        md = markdown(saved["rows"], saved["meta"])
+        print(md)
+        if args.md:
+            with open(args.md, "w", encoding="utf-8") as f:
+                f.write(md)
+        return 0
     reps = args.reps or (100 if args.quick else 500)
     if args.quick:
         cells = [(40, 10, rel) for rel in RELATIONS] + [(100, 10, "weak")]
