@@ -75,7 +75,7 @@ def jackknife_prepared(
         raise InsufficientSamplesError(
             f"{m.info.name}: n={n} samples are too few for the jackknife interval (its "
             f"subsamples keep {smallest_subsample} samples; the measure needs "
-            f"{m.info.min_samples}); use more samples or ci_method='percentile'"
+            f"{m.info.min_samples}); use more samples"
         )
     names = per_sample_params(m, n)
     members = [np.flatnonzero(labels == k) for k in range(g)]
