@@ -68,13 +68,16 @@ def test_statistics_columns_match_the_stats_functions(rng):
     res = compare(x, y, ["cka", "mean_cca"], stats=st, seed=3)
     # a table of 2 tests at q = 0.05 needs m = ⌊2/0.05⌋ = 40 > 30 permutations (auto rule)
     pt = inference.permutation_test("cka", x, y, 40, seed=3)
-    bs = inference.bootstrap_ci("cka", x, y, 20, seed=3, level=0.9)
+    with pytest.warns(repscope.RepscopeWarning, match="biased at n=50"):
+        bs = inference.bootstrap_ci("cka", x, y, 20, seed=3, level=0.9)
     row = res["cka"]
     assert row["pvalue"] == pt.pvalue and row["p_floor"] == pt.p_floor == 1 / 41
     assert row["calibrated"] == pytest.approx(pt.calibrated)
     assert row["zscore"] == pytest.approx(pt.zscore)
     assert row["null_mean"] == pytest.approx(pt.null_mean)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx(tuple(bs.confidence_interval))
+    assert row["estimate"] == pytest.approx(bs.estimate) and row["value"] == bs.statistic
+    assert any("biased at n=50" in w for w in row["warnings"])
     assert row["heldout"] is None  # cka has no held-out form
     assert row["stats_seconds"] > 0
     ho = inference.heldout("mean_cca", x, y, seed=3)

@@ -255,7 +255,7 @@ def test_calibrated_score_helper(rng):
 # ------------------------------------------------------------- bootstrap
 def test_percentile_bootstrap_matches_hand_computation(rng):
     x, y = related(rng, 40, 4, 3)
-    res = inference.bootstrap_ci("procrustes", x, y, 50, level=0.9, seed=9)
+    res = inference.bootstrap_ci("procrustes", x, y, 50, level=0.9, seed=9, method="percentile")
     g = np.random.default_rng(9)
     m = repscope.measure("procrustes")
     vals = []
@@ -289,7 +289,7 @@ def test_bootstrap_agrees_with_scipy(method):
 
 def test_bca_corrects_a_skewed_statistic_differently(rng):
     x, y = related(rng, 40, 3, 3, noise=1.0)
-    pct = inference.bootstrap_ci("cka", x, y, 300, seed=0)
+    pct = inference.bootstrap_ci("cka", x, y, 300, seed=0, method="percentile")
     bca = inference.bootstrap_ci("cka", x, y, 300, seed=0, method="bca")
     np.testing.assert_array_equal(pct.bootstrap_distribution, bca.bootstrap_distribution)
     assert pct.confidence_interval != bca.confidence_interval
@@ -308,11 +308,13 @@ class _SampleWeightMeasure(Measure):
         return float(np.mean(np.asarray(self.params["tags"]) == px.data[:, 0]))
 
 
-def test_per_sample_parameters_follow_the_resampled_rows(rng):
+@pytest.mark.parametrize("method", ["jackknife", "percentile"])
+def test_per_sample_parameters_follow_the_resampled_rows(rng, method):
     x = rng.integers(0, 5, size=(30, 2)).astype(float)
     m = _SampleWeightMeasure(tags=x[:, 0].copy())
-    res = inference.bootstrap_ci(m, x, x, 40, seed=0)
+    res = inference.bootstrap_ci(m, x, x, 40, seed=0, method=method)
     assert np.all(res.bootstrap_distribution == 1.0)
+    assert res.estimate == 1.0 and tuple(res.confidence_interval) == (1.0, 1.0)
     ho_rows = with_rows(m, ["tags"], np.array([3, 1]))
     np.testing.assert_array_equal(ho_rows.params["tags"], x[[3, 1], 0])
 
@@ -333,7 +335,7 @@ class _FragileMeasure(Measure):
 def test_bootstrap_raises_when_most_resamples_fail(rng):
     x = rng.normal(size=(30, 2))
     with pytest.raises(RepscopeError, match="bootstrap resamples"):
-        inference.bootstrap_ci(_FragileMeasure(), x, x, 20, seed=0)
+        inference.bootstrap_ci(_FragileMeasure(), x, x, 20, seed=0, method="percentile")
 
 
 def test_bootstrap_bad_arguments(rng):
@@ -482,7 +484,7 @@ class _DuplicateWarning(Measure):
 
 def test_bootstrap_resample_warnings_are_summarised_once(rng):
     x, y = related(rng, 30, 2, 2)
-    res = inference.bootstrap_ci(_DuplicateWarning(), x, y, 20, seed=0)
+    res = inference.bootstrap_ci(_DuplicateWarning(), x, y, 20, seed=0, method="percentile")
     assert len(res.warnings) == 1
     assert "20 of 20 bootstrap resamples raised warnings" in res.warnings[0]
     assert "duplicated samples" in res.warnings[0]
@@ -496,5 +498,6 @@ def test_normal_interval_is_centred_on_the_estimate() -> None:
     lo, hi = res.confidence_interval
     assert lo < res.statistic < hi
     assert (hi - lo) / 2 == pytest.approx(1.959964 * res.standard_error, rel=1e-5)
-    pct = inference.bootstrap_ci("cka", x, y, n_boot=40, seed=0)
+    with pytest.warns(repscope.RepscopeWarning, match="excludes the estimate"):
+        pct = inference.bootstrap_ci("cka", x, y, n_boot=40, seed=0, method="percentile")
     assert pct.confidence_interval.low > pct.statistic  # the failure mode "normal" avoids

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,19 @@ def compare(
                                       help="Measure name (repeatable; default: a core set)."),
     stats: str = typer.Option(None, "--stats",
                               help="permutation, bootstrap, heldout or all (comma-separated)."),
+    ci: str = typer.Option(None, "--ci",
+                           help="Interval method with --stats bootstrap: jackknife (default, "
+                                "bias-corrected estimate), percentile, bca or normal."),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON records."),
 ) -> None:
     """Compare two saved representations with one or more measures."""
     from repscope.engine.compare import compare as run_compare
+    from repscope.inference.options import Stats
 
-    st: Any = [s.strip() for s in stats.split(",")] if stats else None
+    st: Any = Stats.parse([s.strip() for s in stats.split(",")] if stats else None)
+    if ci is not None:
+        st = replace(st, ci_method=ci)
     table = run_compare(_load(x), _load(y), measures=measure or None, stats=st, seed=seed)
     if as_json:
         typer.echo(json.dumps(table.to_records(), default=json_default))

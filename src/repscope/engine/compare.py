@@ -149,7 +149,7 @@ def evaluate_prepared(
         row.update(seconds=time.perf_counter() - t0, error=error_text(exc),
                    warnings=tuple(msgs))
         return row
-    row.update(value=value, seconds=time.perf_counter() - t0)
+    row.update(value=value, estimate=value, seconds=time.perf_counter() - t0)
     t1 = time.perf_counter()
     if stats.n_permutations:
         try:
@@ -169,7 +169,8 @@ def evaluate_prepared(
                 m, px, py, value, stats.n_boot, level=stats.level, seed=seed,
                 method=stats.ci_method,
             )
-            row.update(ci_low=bs.confidence_interval.low, ci_high=bs.confidence_interval.high)
+            row.update(estimate=bs.estimate, ci_low=bs.confidence_interval.low,
+                       ci_high=bs.confidence_interval.high)
             msgs.update(dict.fromkeys(bs.warnings))
         except RECORDED_ERRORS as exc:
             if on_error == "raise":
@@ -188,8 +189,8 @@ def evaluate_prepared(
             errors.append("held-out: " + error_text(exc))
     if stats.any:
         row["stats_seconds"] = time.perf_counter() - t1
-    for k in ("ci_low", "ci_high", "pvalue", "calibrated", "zscore", "null_mean", "null_sd",
-              "heldout"):
+    for k in ("estimate", "ci_low", "ci_high", "pvalue", "calibrated", "zscore", "null_mean",
+              "null_sd", "heldout"):
         row[k] = _finite(row[k])
     row["warnings"] = tuple(msgs)
     row["error"] = "; ".join(errors) or None

@@ -321,8 +321,8 @@ def moment_row(m: MomentMeasure, mom: SecondMoments) -> dict[str, Any] | None:
             value = to_float(m.from_moments(mom))
     except RECORDED_ERRORS:
         return None
-    row.update(value=value, seconds=time.perf_counter() - t0, warnings=tuple(cw.messages),
-               error=None)
+    row.update(value=value, estimate=value, seconds=time.perf_counter() - t0,
+               warnings=tuple(cw.messages), error=None)
     return row
 
 

@@ -23,6 +23,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "params",
     "kind",
     "value",
+    "estimate",
     "ci_low",
     "ci_high",
     "pvalue",
@@ -233,6 +234,9 @@ class ResultTable:
         notes: list[str] = []
         show = [c for c in ("model_a", "layer_a", "model_b", "layer_b") if c in self.columns]
         show += ["measure", "params", "kind", "value"]
+        if any(r.get("estimate") is not None and r.get("estimate") != r.get("value")
+               for r in self._rows):  # a bias-corrected estimate differs from the plug-in value
+            show.append("estimate")
         for c in ("ci_low", "ci_high", "pvalue", "p_adjusted", "significance", "calibrated",
                   "zscore", "heldout"):
             if any(r.get(c) is not None for r in self._rows):

@@ -9,7 +9,10 @@ registry, built-in or your own.  One module per method:
 :mod:`.resampling`          paired row resampling, permuting prepared representations
 :mod:`.permutation`         :func:`permutation_test`, :func:`null_calibration`
 :mod:`.multiple_testing`    Benjamini–Hochberg / Holm within a family, p-value floors, m
-:mod:`.bootstrap`           :func:`bootstrap_ci` (percentile, BCa, normal)
+:mod:`.bootstrap`           :func:`bootstrap_ci`: confidence intervals (jackknife default,
+                            percentile, BCa, normal) around a named estimate
+:mod:`.jackknife`           the bias-corrected grouped jackknife over samples
+:mod:`.intervals`           interval formulas on resampled values
 :mod:`.heldout`             :func:`heldout`: fitted measures evaluated on held-out samples
 :mod:`.heldout_fits`        the held-out evaluators of the CCA family and regression
 :mod:`.profile`             :func:`profile`: in which senses two representations agree

@@ -236,8 +236,12 @@ class KNNMeasure(Measure):
     (see :meth:`prepare_key`).  Euclidean neighbourhoods are invariant to
     orthogonal maps, isotropic scaling and translation; cosine ones lose the
     translation invariance (subclasses declare the Euclidean invariances in
-    ``info``).
+    ``info``).  With a fixed ``k`` the neighbourhoods shrink as n grows, so
+    confidence intervals do not bias-correct these measures
+    (``bias_correctable = False``).
     """
+
+    bias_correctable = False
 
     def _check_params(self) -> None:
         self._param_range("k", 1, integer=True)

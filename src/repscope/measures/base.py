@@ -91,6 +91,11 @@ class Measure:
     #: through :meth:`Prepared.cached`, and record warnings only with
     #: :class:`repscope.core.warning_capture.capture_warnings`
     thread_safe: ClassVar[bool] = False
+    #: whether the measure's population value is a fixed property of the input
+    #: distribution, so that confidence intervals may correct the plug-in value's
+    #: small-sample bias (``False`` for fixed-k neighbourhood measures: their
+    #: neighbourhoods shrink as n grows, and their estimand is the value expected at n)
+    bias_correctable: ClassVar[bool] = True
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.info.params))

@@ -126,7 +126,7 @@ def best_matches(results: Any, measure: str, model_a: str, model_b: str, *,
         idx = rows.value.idxmax() if direction == "max" else rows.value.idxmin()
         best = rows.loc[idx]
         out.append({k: best.get(k, float("nan")) for k in (
-            "layer_a", "layer_b", "value", "ci_low", "ci_high", "pvalue", "p_floor",
+            "layer_a", "layer_b", "value", "estimate", "ci_low", "ci_high", "pvalue", "p_floor",
             "p_adjusted", "significance", "calibrated")})
     return out
 
@@ -458,10 +458,10 @@ def _functional_sections(rep: HtmlReport, extras: dict[str, Any]) -> None:
 def _all_results(rep: HtmlReport, results: Any, method: str, q: float) -> None:
     rep.section("All results")
     cols = [c for c in ("model_a", "layer_a", "model_b", "layer_b", "measure", "value",
-                        "ci_low", "ci_high", "pvalue", "p_adjusted", "significance",
+                        "estimate", "ci_low", "ci_high", "pvalue", "p_adjusted", "significance",
                         "calibrated", "value_in_sample", "n", "measure_version", "warnings")
             if c in results.columns]
-    numeric = ("value", "ci_low", "ci_high", "calibrated", "value_in_sample")
+    numeric = ("value", "estimate", "ci_low", "ci_high", "calibrated", "value_in_sample")
     rows = []
     for r in results.to_dict("records"):
         line = []

@@ -23,13 +23,15 @@ canonical JSON of the statistics options that apply to the measure
 (:meth:`repscope.inference.options.Stats.as_key`).  Layers keep their Python
 type (``int`` or ``str``).
 
-Values: ``kind, dx, dy, value, ci_low, ci_high, pvalue, p_floor, calibrated,
+Values: ``kind, dx, dy, value, estimate, ci_low, ci_high, pvalue, p_floor,
+calibrated, calibration, chance,
 zscore, null_mean, null_sd, heldout, warnings`` (JSON list), ``error`` (message when
 the measure could not be computed), ``seconds`` (value), ``stats_seconds``,
 ``repscope_version, numpy_version, torch_version, python_version, run_id,
-timestamp`` (UTC, ISO 8601).
+timestamp`` (UTC, ISO 8601).  ``estimate`` is the estimate the interval is built around
+(bias-corrected where the interval method corrects; equal to ``value`` otherwise).
 
-Schema versions: 1 (before ``measure_version`` and ``p_floor``), 2 (now).  A
+Schema versions: 1 (before ``measure_version``, ``p_floor``, ``estimate``, ``chance``), 2 (now).  A
 database of an older schema is upgraded in place on opening by adding the
 missing columns (their values are NULL in old rows).
 """
@@ -88,6 +90,7 @@ VALUE_COLUMNS: tuple[str, ...] = (
     "dx",
     "dy",
     "value",
+    "estimate",
     "ci_low",
     "ci_high",
     "pvalue",

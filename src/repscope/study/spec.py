@@ -37,7 +37,7 @@ Example (``examples/digits_study.toml``)::
     bootstrap = 200          # 0 = off
     seed = 0
     measures = ["cka"]       # which measures get statistics (default: all)
-    ci = "normal"            # bootstrap interval: normal (default) | percentile | bca
+    ci = "jackknife"         # interval: jackknife (default) | percentile | bca | normal
     adjust = "bh"            # p-values adjusted within each figure: bh (default) | holm
     q = 0.05                 # level of the adjustment
     max_permutations = 10000 # budget when the permutations rise for a figure's family
@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from repscope.core.errors import RepscopeError
+from repscope.inference.options import CI_METHODS, DEFAULT_CI_METHOD
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -102,7 +103,7 @@ class StudySpec:
     permutations: int = 0
     bootstrap: int = 0
     seed: int = 0
-    ci_method: str = "normal"
+    ci_method: str = DEFAULT_CI_METHOD
     stats_measures: tuple[Any, ...] | None = None
     probes: bool = False
     stitching: bool = False
@@ -226,8 +227,8 @@ def parse_study(data: dict[str, Any], base: Path, path: Path | None = None) -> S
     st = data.get("stats", {})
     _take(st, {"permutations", "bootstrap", "seed", "measures", "ci", "adjust", "q",
                "max_permutations"}, "stats")
-    if st.get("ci", "normal") not in ("normal", "percentile", "bca"):
-        raise StudySpecError("[stats] ci must be normal, percentile or bca")
+    if st.get("ci", DEFAULT_CI_METHOD) not in CI_METHODS:
+        raise StudySpecError(f"[stats] ci must be one of {', '.join(CI_METHODS)}")
     if st.get("adjust", "bh") not in ("bh", "holm"):
         raise StudySpecError("[stats] adjust must be bh or holm")
     q = st.get("q", 0.05)
@@ -252,7 +253,7 @@ def parse_study(data: dict[str, Any], base: Path, path: Path | None = None) -> S
         permutations=int(st.get("permutations", 0)),
         bootstrap=int(st.get("bootstrap", 0)),
         seed=int(st.get("seed", 0)),
-        ci_method=str(st.get("ci", "normal")),
+        ci_method=str(st.get("ci", DEFAULT_CI_METHOD)),
         stats_measures=tuple(st["measures"]) if "measures" in st else None,  # names or tables
         probes=bool(fn.get("probes", False)),
         stitching=bool(fn.get("stitching", False)),
