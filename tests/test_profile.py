@@ -265,6 +265,19 @@ def test_result_object_and_json_schema(rng):
     assert "strongest='orthogonal'" in repr(p)
 
 
+def test_extreme_magnitudes_give_the_same_profile_and_constants_are_refused(rng):
+    x = spread(120, 5, rng)
+    y = x @ orthogonal(5, rng)
+    ref = profile(x, y, n_margin=5)
+    for scale in (2.0**-600, 2.0**600, 1e-200, 1e200):
+        p = profile(x * scale, y * scale, n_margin=5)
+        assert verdicts(p) == verdicts(ref)
+        for c in ("permutation", "orthogonal", "linear", "neighbourhood"):
+            assert p[c].score == pytest.approx(ref[c].score, abs=1e-9)
+    with pytest.raises(repscope.DegenerateInputError, match="constant"):
+        profile(np.ones((50, 3)), x[:50, :3])
+
+
 def test_argument_errors(rng):
     x = spread(60, 4, rng)
     for bad in ({"margin": 0}, {"margin": 1.5}, {"alpha": True}, {"k": 0}, {"stats": 5},

@@ -33,7 +33,7 @@ import numpy as np
 
 from repscope.core.arrays import to_numpy
 from repscope.core.errors import InvalidParameterError, RepscopeError
-from repscope.core.validation import check_pair
+from repscope.core.validation import check_not_constant, check_pair
 from repscope.core.warning_capture import capture_warnings
 from repscope.inference.heldout import heldout_splits
 from repscope.inference.multiple_testing import holm_adjust
@@ -173,7 +173,13 @@ def profile(
     """
     X, Y = check_pair(X, Y, min_samples=4)
     X = np.asarray(to_numpy(X), dtype=np.float64)
+    check_not_constant(X, "A", "the invariance profile")
+    check_not_constant(Y, "B", "the invariance profile")
     Y = np.asarray(to_numpy(Y), dtype=np.float64)
+    # every statistic is invariant to isotropic scaling: work at unit scale, so squares
+    # neither underflow nor overflow at extreme magnitudes
+    X = X / np.max(np.abs(X)) if np.max(np.abs(X)) > 0 else X
+    Y = Y / np.max(np.abs(Y)) if np.max(np.abs(Y)) > 0 else Y
     if stats is True or stats is False:
         use_stats = bool(stats)
     elif isinstance(stats, (int, np.integer)) and stats >= 19:
