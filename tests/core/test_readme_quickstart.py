@@ -15,6 +15,20 @@ def test_quick_start_block_runs(capsys) -> None:
     exec(compile(code, "README quick start", "exec"), {})  # noqa: S102
     out = capsys.readouterr().out
     assert "cka" in out and "procrustes" in out
+    # regression: the percentile bootstrap printed `cka 0.4872 [0.5078, 0.5285]`
+    lines = out.splitlines()
+    header = next(line.split() for line in lines if line.startswith("measure"))
+    assert header[:6] == ["measure", "kind", "value", "estimate", "ci_low", "ci_high"]
+    rows = [line.split() for line in lines
+            if line.split()[:1] in (["cka"], ["procrustes"], ["mean_cca"])]
+    assert len(rows) == 3
+    for row in rows:
+        estimate, low, high = (float(v) for v in row[3:6])
+        assert low <= estimate <= high, row
+    assert "≤ 0.00498" in out  # p-values at their floor say so
+    profile_line = lines[-1]
+    assert any(v in profile_line for v in ("Equivalent", "Partly alike", "No relation",
+                                           "Related"))
 
 
 def test_example_script_runs(capsys) -> None:
