@@ -18,7 +18,7 @@ import repscope
 from repscope.core.errors import InputShapeError, InvalidParameterError
 from repscope.inference.multiple_testing import holm_adjust as holm
 from repscope.inference.profile import CLASS_ORDER, InvarianceProfile, profile
-from repscope.inference.profile.fits import Folds, SourceFits, class_scores
+from repscope.inference.profile.fits import Folds, SourceFits, class_scores, duplicate_groups
 
 RANK = {"unrelated": 0, "partial": 1, "undetermined": 1.5, "equivalent": 2}
 
@@ -295,3 +295,22 @@ def test_p_values_at_their_floor_are_marked(rng):
     assert lin.pvalue_raw == pytest.approx(1 / 20) and lin.p_floor == pytest.approx(1 / 20)
     assert "none of 19 permutations reached the observed score" in lin.reason
     assert "p ≤" in p.sentence or lin.verdict == "equivalent"
+
+
+def test_repeated_inputs_neither_leak_across_halves_nor_count_twice():
+    """Copies of one input in both halves would let a held-out fit memorise it."""
+    rng = np.random.default_rng(11)
+    idx = np.repeat(np.arange(60), 4)
+    a, b = rng.normal(size=(60, 40)), rng.normal(size=(60, 40))
+    p = profile(a[idx], b[idx])  # the same 60 inputs, each four times in A and in B
+    assert p.settings["repeated_inputs_dropped"] == 180 and p.n == 60
+    assert "180 rows repeated an input" in p.sentence
+    for c in p.classes.values():
+        assert c.verdict in ("unrelated", "undetermined"), (c.name, c.reason)
+    y = rng.normal(size=(240, 40))  # A repeats its inputs, B does not: grouped halves
+    p = profile(a[idx], y)
+    assert p.settings["repeated_inputs_dropped"] == 0
+    assert p["linear"].verdict in ("unrelated", "undetermined"), p["linear"].reason
+    groups = duplicate_groups(a[idx], y)
+    halves = Folds.split(240, rng, groups)
+    assert not set(groups[halves.train[0]]) & set(groups[halves.test[0]])

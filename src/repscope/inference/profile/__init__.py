@@ -198,6 +198,15 @@ def profile(
     n_margin = _check_count("n_margin", n_margin, 5)
     n_boot = _check_count("n_boot", n_boot, 50)
     k = _check_count("k", k, 1)
+    # an input repeated (the same row in A and in B) is one input: keep its first copy,
+    # so neither the held-out halves nor the neighbour lists see it twice
+    _, keep = np.unique(np.hstack([X, Y]), axis=0, return_index=True)
+    dropped = X.shape[0] - keep.size
+    if dropped:
+        keep = np.sort(keep)
+        X, Y = X[keep], Y[keep]
+        if outputs is not None and isinstance(outputs, tuple) and len(outputs) == 2:
+            outputs = (np.asarray(outputs[0])[keep], np.asarray(outputs[1])[keep])
     n = X.shape[0]
     rng = np.random.default_rng(seed)
     common = dict(stats=use_stats, n_permutations=n_permutations, n_boot=n_boot, alpha=alpha)
@@ -249,11 +258,14 @@ def profile(
                             warned if c in CHAIN else ()) for c in CLASS_ORDER}
     classes = {c: verdicts[c] for c in CLASS_ORDER}
     strongest, sentence = compose_sentence(classes, shared)
+    if dropped:
+        sentence += (f" (Judged on {n} distinct inputs: {dropped} rows repeated an input "
+                     "already present in both A and B and were dropped.)")
     settings = {"margin": margin, "neighbour_margin": neighbour_margin,
                 "function_margin": function_margin, "alpha": alpha,
                 "n_permutations": n_permutations if use_stats else 0,
                 "n_margin": n_margin if use_stats else 0, "n_boot": n_boot, "k": k,
-                "seed": seed}
+                "seed": seed, "repeated_inputs_dropped": int(dropped)}
     return InvarianceProfile(classes=classes, strongest=strongest, shared=shared,
                              sentence=sentence, n=n, dx=int(X.shape[1]), dy=int(Y.shape[1]),
                              stats=use_stats, settings=settings)

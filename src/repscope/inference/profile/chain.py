@@ -46,6 +46,7 @@ from repscope.inference.profile.fits import (
     HeldoutErrors,
     SourceFits,
     class_scores,
+    duplicate_groups,
     fitted_map,
 )
 
@@ -118,7 +119,7 @@ def assess_chain(X: np.ndarray, Y: np.ndarray, *, stats: bool, n_permutations: i
                  rng: np.random.Generator) -> ChainEvidence:
     """Scores, references and verdicts of the chain classes for ``(A, B) = (X, Y)``."""
     n = X.shape[0]
-    folds = Folds.split(n, rng)
+    folds = Folds.split(n, rng, duplicate_groups(X, Y))
     fx, fy = SourceFits(X, folds), SourceFits(Y, folds)
     err = {"B from A": fx.errors(Y, keep_residuals=True),
            "A from B": fy.errors(X, keep_residuals=True)}

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 __all__ = ["ESTIMATORS", "CLASS_ESTIMATORS", "Folds", "SourceFits", "HeldoutErrors",
-           "class_scores"]
+           "class_scores", "duplicate_groups"]
 
 #: estimators in containment order
 ESTIMATORS: tuple[str, ...] = ("permutation", "orthogonal", "linear")
@@ -57,10 +57,54 @@ class Folds:
     test: tuple[np.ndarray, np.ndarray]
 
     @classmethod
-    def split(cls, n: int, rng: np.random.Generator) -> Folds:
-        order = rng.permutation(n)
-        a, b = np.sort(order[: n // 2]), np.sort(order[n // 2:])
+    def split(cls, n: int, rng: np.random.Generator,
+              groups: np.ndarray | None = None) -> Folds:
+        """Random halves; rows of one group (e.g. repeats of one input) stay together."""
+        if groups is None:
+            order = rng.permutation(n)
+            a, b = np.sort(order[: n // 2]), np.sort(order[n // 2:])
+            return cls((a, b), (b, a))
+        ids, sizes = np.unique(groups, return_counts=True)
+        side = np.zeros(ids.size, dtype=bool)
+        filled = [0, 0]
+        for g in rng.permutation(ids.size):  # each group to the emptier half
+            half = int(filled[1] < filled[0])
+            side[g] = bool(half)
+            filled[half] += int(sizes[g])
+        in_b = side[np.searchsorted(ids, groups)]
+        a, b = np.flatnonzero(~in_b), np.flatnonzero(in_b)
         return cls((a, b), (b, a))
+
+
+def duplicate_groups(*arrays: np.ndarray) -> np.ndarray | None:
+    """Group labels joining rows that are identical in any of ``arrays``; ``None`` if none are.
+
+    Held-out fits must not train on one copy of an input and test on another.
+    """
+    n = arrays[0].shape[0]
+    parent = np.arange(n)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    joined = False
+    for a in arrays:
+        _, first, inverse = np.unique(np.ascontiguousarray(a).view(
+            np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel(),
+            return_index=True, return_inverse=True)
+        if first.size == n:
+            continue
+        joined = True
+        for i, j in zip(range(n), first[inverse.ravel()]):
+            ri, rj = find(i), find(int(j))
+            if ri != rj:
+                parent[ri] = rj
+    if not joined:
+        return None
+    return np.array([find(i) for i in range(n)])
 
 
 @dataclass(frozen=True)
