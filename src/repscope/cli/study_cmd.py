@@ -66,6 +66,7 @@ def report(
     if not db_path.exists():
         raise RepscopeError(f"no results database at {db_path}; run `repscope run` first")
     with ResultsDB(db_path) as db:
+        db.check()
         results = db.to_pandas()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RepscopeWarning)  # printed below, once each

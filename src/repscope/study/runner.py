@@ -248,10 +248,21 @@ def best_match_profiles(spec: StudySpec, reps: dict, results: Any, primary: str,
 
 # ---------------------------------------------------------------- extras file
 def load_extras(out: Path) -> dict[str, Any]:
+    """The ``extras.json`` of a study folder (``{}`` when there is none)."""
     p = Path(out) / "extras.json"
     if not p.exists():
         return {}
-    return json.loads(p.read_text(encoding="utf-8"))
+    try:
+        extras = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RepscopeError(
+            f"{p} is damaged ({type(exc).__name__}: {exc}); move it aside and re-run `repscope "
+            "run` (probes, stitching and profiles are recomputed)"
+        ) from exc
+    if not isinstance(extras, dict):
+        raise RepscopeError(f"{p} is damaged (not a JSON object); move it aside and re-run "
+                            "`repscope run`")
+    return extras
 
 
 def save_extras(out: Path, extras: dict[str, Any]) -> None:
@@ -322,6 +333,7 @@ def run_studies(
     db_path = out / "results.sqlite"
     extras = load_extras(out)
     with ResultsDB(db_path) as db:
+        db.check()  # a damaged database stops the run before any work, with what to do
         for spec in specs:
             data = load_study_data(spec.dataset)
             reps, torch_models = build_representations(spec, data, out, progress)
