@@ -60,6 +60,17 @@ less, an unknown key, table, measure or value, or a `[stats] measures` or
 `[report] primary_measure` entry that is not among `[compare] measures` stops
 `repscope run` with exit code 2 and a one-line message, with the closest valid
 name where one is close.  Paths are relative to the study file.
+
+## One output folder, one run
+
+A run holds its output folder (`DIR/.repscope.lock`); a second run on the same
+folder stops at once and names the process that holds it.  Re-running a
+finished or interrupted study in the same folder resumes: activations already
+stored with the same provenance (weights hash, data hash, layer, pooling,
+dtype, extractor version) are re-used, result rows already in the database are
+not recomputed.  If the results database is damaged, `repscope run` and
+`repscope report` say so and how to rebuild it (move it aside and run the study
+again: the comparisons are recomputed from the stored activations).
 """
 
 

@@ -7,9 +7,12 @@ Everything lands in one output folder::
     OUT/extras.json      probes, stitching matrices, invariance profiles, findings
     OUT/report.html      the self-contained report
 
-Re-running skips finished work: activations whose provenance matches are not
-re-extracted, result rows already in the database are not recomputed, and
-profiles already in ``extras.json`` are kept.  A factory is imported only
+    OUT/.repscope.lock   held while a run works in the folder (one run at a time)
+
+Re-running skips finished work: activations whose provenance matches (weights
+and data hashes, layer, pooling, dtype, extractor version) are a cache hit and
+are not re-extracted, result rows already in the database are not recomputed,
+and profiles already in ``extras.json`` are kept.  A factory is imported only
 if it is registered or trusted (:mod:`repscope.study.trust`), checked before
 anything runs.
 """
@@ -32,6 +35,7 @@ from repscope.core.errors import DegeneracyWarning, RepscopeError
 from repscope.core.threads import single_threaded
 from repscope.storage.results_db import json_default
 from repscope.study.datasets import StudyData, load_npy, load_study_data
+from repscope.study.folder_lock import FolderLock
 from repscope.study.schema import canonical_measure, measure_name
 from repscope.study.spec import ModelSpec, StudySpec, StudySpecError
 from repscope.study.trust import Trust
@@ -108,15 +112,26 @@ def _extract_model(m: ModelSpec, data: StudyData, store: Any, progress: bool,
 def build_representations(spec: StudySpec, data: StudyData, out: Path, progress: bool,
                           trust: Trust | None = None
                           ) -> tuple[dict[tuple[str, str], Any], dict[str, Any]]:
-    """Extract (or reuse) every model's layers; returns representations and torch models."""
-    from repscope.storage.activation_store import ActivationStore
+    """Extract (or reuse) every model's layers; returns representations and torch models.
+
+    Activations already in ``out/activations`` with the same provenance (weights and
+    data hashes, layer, pooling, dtype, extractor version) are reused, not recomputed.
+    """
+    from repscope.storage.activation_store import ActivationStore, EntryExistsError
 
     store = ActivationStore(out / "activations")
     reps: dict[tuple[str, str], Any] = {}
     torch_models: dict[str, Any] = {}
     for m in spec.models:
         _say(progress, f"extracting {m.name} ({m.kind})")
-        layers, model = _extract_model(m, data, store, progress, Trust.of(trust))
+        try:
+            layers, model = _extract_model(m, data, store, progress, Trust.of(trust))
+        except EntryExistsError as exc:
+            raise StudySpecError(
+                f"model {m.name!r}: {out} holds activations of a different {m.name!r} ({exc}); "
+                "its results would be mixed with the new ones. Use another --out folder, or "
+                "rename the model"
+            ) from exc
         for layer, arr in layers.items():
             reps[(m.name, str(layer))] = arr
         if model is not None:
@@ -329,22 +344,33 @@ def run_studies(
 
     ``after(spec, reps, results_dataframe, extras)`` may return more extras
     (e.g. findings) once a study's comparisons are done.  ``trust``: see
-    :func:`run_study`; every factory is checked before anything runs.
+    :func:`run_study`; every factory is checked before anything runs.  The run
+    holds ``out`` for itself (:class:`~repscope.study.folder_lock.FolderLock`):
+    a second run on the same folder stops with
+    :class:`~repscope.study.folder_lock.FolderInUseError`.
     """
-    from repscope.report import write_report
-    from repscope.storage.results_db import ResultsDB
-
     policy = Trust.of(trust)
     policy.check(specs)  # before anything is imported, created or run
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with FolderLock(out):
+        return _run_locked(specs, out, progress=progress, report=report, title=title,
+                           description=description, after=after, trust=policy)
+
+
+def _run_locked(specs: Sequence[StudySpec], out: Path, *, progress: bool, report: bool,
+                title: str, description: str,
+                after: Callable[[StudySpec, dict, Any, dict[str, Any]], dict[str, Any]] | None,
+                trust: Trust) -> StudyOutcome:
+    from repscope.report import write_report
+    from repscope.storage.results_db import ResultsDB
+
     db_path = out / "results.sqlite"
     extras = load_extras(out)
     with ResultsDB(db_path) as db:
         db.check()  # a damaged database stops the run before any work, with what to do
         for spec in specs:
             data = load_study_data(spec.dataset)
-            reps, torch_models = build_representations(spec, data, out, progress, policy)
+            reps, torch_models = build_representations(spec, data, out, progress, trust)
             if not reps:
                 raise RepscopeError(f"study {spec.name!r} produced no representations")
             compare_study(spec, reps, db, data.dataset_id, progress)
