@@ -51,8 +51,8 @@ def run(case: str, data: str, repeats: int) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(torch.get_num_threads())
-    x = np.load(f"{data}/x.npy")
-    y = np.load(f"{data}/y.npy")
+    x = np.load(f"{data}/x.npy", allow_pickle=False)
+    y = np.load(f"{data}/y.npy", allow_pickle=False)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
     x64, y64 = x.astype(np.float64), y.astype(np.float64)
     tools: dict[str, tuple[str, Callable[[], float]]] = {}

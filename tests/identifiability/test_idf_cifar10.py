@@ -110,7 +110,7 @@ def test_cifar10_pipeline_end_to_end(tiny_cifar: Path, tmp_path: Path) -> None:
     for name in ("pairs.csv", "fig5_loss_diff_vs_mcca.png", "fig5_loss_diff_vs_mcca.svg",
                  "fig3_left_embeddings.png", "fig3_left_embeddings.svg", "models/M2_seed1.pt"):
         assert (out / name).is_file(), name
-    z = np.load(out / "models" / "M3_seed0.npz")
+    z = np.load(out / "models" / "M3_seed0.npz", allow_pickle=False)
     assert z["F_train"].shape == (40, 3) and z["F_test"].shape == (16, 3)
     assert z["G"].shape == (10, 3) and z["test_loss_log"].shape == (1,)
     # resumable: a second run with a third seed trains only the new models
@@ -143,6 +143,6 @@ def test_cifar10_pipeline_on_gpu(tiny_cifar: Path, tmp_path: Path) -> None:
                      base_width=8, eval_every=2, n_candidates=10, device="auto",
                      progress=False)
     assert len(df) == 1 and 0 <= df.m_cca_f_test.iloc[0] <= 1
-    ckpt = torch.load(tmp_path / "models" / "M2_seed0.pt")
+    ckpt = torch.load(tmp_path / "models" / "M2_seed0.pt", weights_only=True)
     assert ckpt["device"].startswith("cuda")
     assert next(iter(ckpt["f"].values())).device.type == "cpu"  # portable checkpoints

@@ -22,7 +22,7 @@ app = typer.Typer(
 app.command("measures")(measures_cmd.measures)
 app.command("compare")(compare_cmd.compare)
 app.command("profile")(compare_cmd.profile)
-app.command("run")(study_cmd.run)
+app.command("run", help=study_cmd.RUN_HELP)(study_cmd.run)
 app.command("report")(study_cmd.report)
 app.command("demo")(study_cmd.demo)
 app.add_typer(paper_cmd.app, name="paper")

@@ -11,6 +11,17 @@ import typer
 
 from repscope.core.errors import RepscopeError
 
+RUN_HELP = (
+    "Run a study: extract → compare → report; re-running resumes where it stopped, "
+    "re-using the activations and result rows already in the output folder.\n\n"
+    "A study file is data, except that factory = \"module:function\" runs code like a "
+    "script. Without --trust only the factories registered in repscope.zoo (or by an "
+    "installed package's repscope.factories entry point) load; nothing in a study file "
+    "can grant trust.\n\n"
+    "One run at a time per output folder: a second run on the same --out stops and "
+    "names the process that holds it."
+)
+
 
 def run(
     study: Path = typer.Argument(..., help="Study TOML file."),
@@ -22,18 +33,27 @@ def run(
     dask: str = typer.Option(
         None, "--dask", help="Run the comparisons on Dask: a scheduler address (tcp://host:port), "
         "or local / local:N for a local cluster."),
+    trust: list[str] = typer.Option(
+        None, "--trust", metavar="MODULE",
+        help="Allow the study's factories from MODULE (and its submodules), or one "
+        "module:function. A trusted factory runs code like a script: trust only code you "
+        "wrote or reviewed. Repeatable."),
 ) -> None:
     """Run a study: extract → compare → report; re-running resumes where it stopped."""
     from repscope.study import load_study, run_study
+    from repscope.study.trust import Trust
 
+    policy = Trust.of(trust or None)
     spec = load_study(study)
+    policy.check([spec])  # before anything is imported or created
     engine: Any = contextlib.nullcontext()
     if dask:
         from repscope.engine.distributed import dask_client
 
         engine = dask_client(dask)  # grid() picks up the active client
     with engine:
-        outcome = run_study(spec, out, progress=not quiet and not as_json, report=not no_report)
+        outcome = run_study(spec, out, progress=not quiet and not as_json, report=not no_report,
+                            trust=policy)
     summary = {"out": str(outcome.out), "database": str(outcome.db_path),
                "report": str(outcome.report_path) if outcome.report_path else None,
                "rows": outcome.n_rows}
@@ -66,6 +86,7 @@ def report(
     if not db_path.exists():
         raise RepscopeError(f"no results database at {db_path}; run `repscope run` first")
     with ResultsDB(db_path) as db:
+        db.check()
         results = db.to_pandas()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RepscopeWarning)  # printed below, once each

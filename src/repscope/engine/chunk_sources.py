@@ -62,7 +62,7 @@ class ChunkSource:
         self.row_chunk = None
         if fortran or self.dtype.hasobject:
             f.close()
-            self.obj = np.load(path, mmap_mode="r")
+            self.obj = np.load(path, mmap_mode="r", allow_pickle=False)
             return
         self._file = f
         self._offset = f.tell()

@@ -220,7 +220,7 @@ def joint_moments(
 def _rows_of(src: Any) -> int | None:
     if isinstance(src, (str, os.PathLike)):
         try:
-            return int(np.load(os.fspath(src), mmap_mode="r").shape[0])
+            return int(np.load(os.fspath(src), mmap_mode="r", allow_pickle=False).shape[0])
         except (OSError, ValueError):
             return None
     shape = getattr(src, "shape", None)

@@ -226,7 +226,14 @@ def check_float_dtype(dtype: Any) -> np.dtype:
     return dt
 
 
-_MATCH_FIELDS = ("weights_sha256", "dataset_sha256", "options", "dtype")
+#: version of what extraction stores for given weights, data and options; bump it when the
+#: stored activations change (hooks, pooling, casting), so that old entries are not reused.
+#: Entries written before the field existed are version 1.
+EXTRACTOR_VERSION = 1
+
+#: provenance that must match for a stored entry to be reused (a cache hit); the model id,
+#: layer and pooling are part of the entry's key
+_MATCH_FIELDS = ("weights_sha256", "dataset_sha256", "options", "dtype", "extractor_version")
 
 
 class Sink:
@@ -257,6 +264,7 @@ class Sink:
         self.layers = list(layers)
         self.store = store
         self.dtype = dtype
+        provenance = {**provenance, "extractor_version": EXTRACTOR_VERSION}
         self.provenance = provenance
         self.with_index = with_index
         self.keys: dict[str, str] = {}
@@ -275,7 +283,7 @@ class Sink:
             if store.has(key) and not overwrite:
                 old = store.provenance(key)
                 same = dataset_known and all(
-                    old.get(f) == _expected(f, provenance, dtype) for f in _MATCH_FIELDS
+                    _stored(old, f) == _expected(f, provenance, dtype) for f in _MATCH_FIELDS
                 )
                 if same:
                     self.reused.append(layer)
@@ -342,6 +350,8 @@ class Sink:
                     raise ExtractionError("the dataset is empty: no batch was processed")
             for layer in self.todo:
                 self._writers[layer].commit()
+                if self._writers[layer].reused:  # an identical entry appeared meanwhile
+                    self.reused.append(layer)
         except BaseException:
             self.abort()
             raise
@@ -365,6 +375,12 @@ class Sink:
         self._mem = {}
 
 
+def _stored(old: dict[str, Any], field: str) -> Any:
+    if field == "extractor_version":
+        return old.get(field) or 1  # written before extractor versions existed
+    return old.get(field)
+
+
 def _expected(field: str, provenance: dict[str, Any], dtype: np.dtype) -> Any:
     if field == "dtype":
         return str(dtype)
@@ -378,8 +394,8 @@ def _expected(field: str, provenance: dict[str, Any], dtype: np.dtype) -> Any:
 
 def _mismatch(old: dict[str, Any], provenance: dict[str, Any], dtype: np.dtype) -> str:
     diffs = [
-        f"{f}: stored {old.get(f)!r}, now {_expected(f, provenance, dtype)!r}"
+        f"{f}: stored {_stored(old, f)!r}, now {_expected(f, provenance, dtype)!r}"
         for f in _MATCH_FIELDS
-        if old.get(f) != _expected(f, provenance, dtype)
+        if _stored(old, f) != _expected(f, provenance, dtype)
     ]
     return "; ".join(diffs) or "unknown difference"

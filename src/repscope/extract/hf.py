@@ -106,8 +106,11 @@ def load_hf(path: str | os.PathLike[str], *, device: Any = None) -> tuple[Any, A
     except ImportError as exc:  # pragma: no cover
         raise RepscopeError("Hugging Face extraction needs: pip install transformers") from exc
     with offline_env(), _quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        model = AutoModel.from_pretrained(str(folder), local_files_only=True)
+        # never the folder's own Python code; weights are read without unpickling objects
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True,
+                                                  trust_remote_code=False)
+        model = AutoModel.from_pretrained(str(folder), local_files_only=True,
+                                          trust_remote_code=False)
     model.eval()
     if device is not None:
         model.to(resolve_device(device, model))

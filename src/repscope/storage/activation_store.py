@@ -66,6 +66,8 @@ from repscope.storage.entry_writer import (
     _quote_key,
     _unquote_key,
     make_key,
+    provenance_difference,
+    same_content,
 )
 
 __all__ = [
@@ -330,17 +332,21 @@ class ActivationStore:
                 w.append(data, token_index)
         return self.open(key)
 
-    def _install(self, staging: Path, name: str, key: str, *, overwrite: bool) -> None:
-        """Atomically move a finished staging folder to ``entries/<name>``."""
+    def _install(self, staging: Path, name: str, key: str, *, overwrite: bool) -> bool:
+        """Atomically move a finished staging folder to ``entries/<name>``.
+
+        Returns ``False`` for a cache hit: without ``overwrite``, a complete entry
+        already there with the same identifying provenance
+        (:func:`~repscope.storage.entry_writer.same_content`) is kept and the new
+        copy discarded.  Another complete entry raises :class:`EntryExistsError`.
+        """
         target = self._entries_dir / name
         self._entries_dir.mkdir(exist_ok=True)
         trash: Path | None = None
         if target.exists():
             if not overwrite and self._is_complete(target):
-                raise EntryExistsError(
-                    f"store {self.path} already has a complete entry {key!r}; pass "
-                    "overwrite=True to replace it"
-                )
+                if self._keeps(target, staging, key):
+                    return False
             trash = self._staging_dir / f"trash-{uuid.uuid4().hex}"
             os.rename(target, trash)
         try:
@@ -349,18 +355,35 @@ class ActivationStore:
             if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) and self._is_complete(target):
                 if trash is not None:  # someone else won the race; keep their entry
                     shutil.rmtree(trash, ignore_errors=True)
-                shutil.rmtree(staging, ignore_errors=True)
                 if not overwrite:
-                    raise EntryExistsError(
-                        f"entry {key!r} was written concurrently by another writer"
-                    ) from exc
-                return
+                    self._keeps(target, staging, key, concurrent=True)
+                    return False
+                shutil.rmtree(staging, ignore_errors=True)
+                return True
             if trash is not None:  # put the old entry back
                 with contextlib.suppress(OSError):
                     os.rename(trash, target)
             raise
         if trash is not None:
             shutil.rmtree(trash, ignore_errors=True)
+        return True
+
+    def _keeps(self, target: Path, staging: Path, key: str, *, concurrent: bool = False
+               ) -> bool:
+        """Keep the complete entry at ``target`` if it holds the same content (a cache hit).
+
+        Discards ``staging`` and returns ``True``; otherwise discards it too and raises
+        :class:`EntryExistsError` naming the provenance that differs.
+        """
+        old, new = self._read_attrs(target) or {}, self._read_attrs(staging) or {}
+        shutil.rmtree(staging, ignore_errors=True)
+        if same_content(old, new):
+            return True
+        how = "was written concurrently by another writer" if concurrent else "already exists"
+        raise EntryExistsError(
+            f"store {self.path}: a complete entry {key!r} {how} with other provenance "
+            f"({provenance_difference(old, new)}); pass overwrite=True to replace it"
+        )
 
     def delete(self, key: str) -> None:
         """Remove the entry ``key`` (atomically hidden first, then deleted)."""

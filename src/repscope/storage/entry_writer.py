@@ -62,6 +62,38 @@ class EntryNotFoundError(StoreError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+#: provenance that records when and how an entry was written, not what it holds
+_BOOKKEEPING = frozenset({"created", "repscope_version", "chunk_rows", "complete"})
+#: provenance without which two entries cannot be known to hold the same activations
+_IDENTIFYING = ("weights_sha256", "dataset_sha256")
+
+
+def same_content(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether two entries' provenance shows they hold the same activations.
+
+    True when both record the weights and data hashes and every field other
+    than the bookkeeping (``created``, ``repscope_version``, ``chunk_rows``) is
+    equal: model, layer, pooling, dtype, shape, options, extractor version and
+    any other field the writer gave.  Without both hashes nothing identifies
+    the content, so two such entries are never the same.
+    """
+    if any(old.get(f) is None or new.get(f) is None for f in _IDENTIFYING):
+        return False
+    fields = (set(old) | set(new)) - _BOOKKEEPING
+    return all(old.get(f) == new.get(f) for f in fields)
+
+
+def provenance_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """The fields that differ, ``"field: stored X, now Y"`` (for error messages)."""
+    fields = sorted((set(old) | set(new)) - _BOOKKEEPING)
+    diffs = [f"{f}: stored {old.get(f)!r}, now {new.get(f)!r}" for f in fields
+             if old.get(f) != new.get(f)]
+    missing = [f for f in _IDENTIFYING if old.get(f) is None or new.get(f) is None]
+    if missing and not diffs:
+        return f"no {' or '.join(missing)} recorded to show they are the same"
+    return "; ".join(diffs[:4]) + ("; …" if len(diffs) > 4 else "")
+
+
 def make_key(model: str, layer: str, pooling: str) -> str:
     """Conventional store key ``"<model>/<layer>/<pooling>"``.
 
@@ -174,6 +206,9 @@ class EntryWriter:
         Rows appended so far.
     d : int or None
         Width, fixed by the first block.
+    reused : bool
+        After :meth:`commit`: an identical entry was already there and was kept
+        (a cache hit), this writer's copy discarded.
     """
 
     def __init__(
@@ -209,6 +244,7 @@ class EntryWriter:
         self._data: Any = None
         self._index: Any = None
         self._state = "open"
+        self.reused = False
         store._staging_dir.mkdir(parents=True, exist_ok=True)
         self.staging = store._staging_dir / f"{os.getpid()}-{uuid.uuid4().hex}"
         import zarr
@@ -326,10 +362,15 @@ class EntryWriter:
     def commit(self) -> None:
         """Flush, write the provenance (``complete`` last) and move the entry into place.
 
+        If a complete entry with this key appeared meanwhile (another writer) and
+        ``overwrite`` is false, it is kept when it holds the same content
+        (:func:`same_content`; ``reused`` becomes true, a cache hit).
+
         Raises
         ------
         EntryExistsError
-            A complete entry with this key appeared and ``overwrite`` is false.
+            A complete entry with this key but other provenance appeared and
+            ``overwrite`` is false.
         StoreError
             Nothing was appended.
         """
@@ -351,10 +392,12 @@ class EntryWriter:
             )
             self._group.attrs.update(attrs)
             self._group.attrs.update({"complete": True})  # the last metadata written
-            self.store._install(self.staging, self._name, self.key, overwrite=self.overwrite)
+            installed = self.store._install(self.staging, self._name, self.key,
+                                            overwrite=self.overwrite)
         except BaseException:
             self.abort()
             raise
+        self.reused = not installed
         self._state = "committed"
 
     def abort(self) -> None:

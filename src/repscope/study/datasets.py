@@ -10,7 +10,7 @@ import numpy as np
 
 from repscope.study.spec import StudySpecError
 
-__all__ = ["StudyData", "load_study_data"]
+__all__ = ["StudyData", "load_npy", "load_study_data"]
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,32 @@ class StudyData:
         return len(self.inputs)
 
 
-def _limit(a: Any, n: int | None) -> Any:
-    return a if n is None else a[: int(n)]
+def _limit(a: Any, n: int | None, what: str = "the dataset") -> Any:
+    """The first ``n`` rows of ``a``; more than there are is an error, not a silent cut."""
+    if n is None:
+        return a
+    if n > len(a):
+        raise StudySpecError(f"[dataset] n = {n}, but {what} has only {len(a)} inputs")
+    return a[: int(n)]
+
+
+def load_npy(path: Path, what: str, *, mmap: bool = False) -> np.ndarray:
+    """The ``.npy`` array of a study file, never unpickled (object arrays are refused).
+
+    ``what`` names the file in errors (``"[dataset] path"``).
+    """
+    try:
+        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except ValueError as exc:  # pickled or object data: refused, never unpickled
+        raise StudySpecError(f"{what}: {path} cannot be loaded without pickle ({exc}); save a "
+                             "numeric array with numpy.save") from exc
+    except OSError as exc:
+        raise StudySpecError(f"{what}: cannot read {path}: {exc}") from exc
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        arr.close()
+        raise StudySpecError(f"{what}: {path} is not an .npy array (an .npz archive?); save one "
+                             "array per file with numpy.save")
+    return arr
 
 
 def load_study_data(ds: dict[str, Any]) -> StudyData:
@@ -44,10 +68,11 @@ def load_study_data(ds: dict[str, Any]) -> StudyData:
         if split not in ("test", "train"):
             raise StudySpecError("[dataset] split must be \"test\" or \"train\" for digits")
         x, y = (data.x_test, data.y_test) if split == "test" else (data.x_train, data.y_train)
+        x, y = _limit(x, n, f"the digits {split} split"), _limit(y, n)
         return StudyData(
-            dataset_id=f"digits-{split}-seed{ds.get('seed', 0)}-n{len(_limit(x, n))}",
-            inputs=_limit(x, n),
-            labels=_limit(y, n),
+            dataset_id=f"digits-{split}-seed{ds.get('seed', 0)}-n{len(x)}",
+            inputs=x,
+            labels=y,
             train_inputs=data.x_train if split == "test" else None,
             train_labels=data.y_train if split == "test" else None,
         )
@@ -60,12 +85,12 @@ def load_study_data(ds: dict[str, Any]) -> StudyData:
             name = Path(ds["path"]).stem
         else:
             texts, name = builtin_sentences(), "builtin-sentences"
-        texts = _limit(texts, n)
+        texts = _limit(texts, n, f"the sentences of {name}")
         return StudyData(dataset_id=f"{name}-n{len(texts)}", inputs=texts)
     if kind == "npy":
-        x = np.load(ds["path"], mmap_mode="r")
-        labels = np.load(ds["labels"]) if "labels" in ds else None
-        x = _limit(x, n)
+        x = load_npy(ds["path"], "[dataset] path", mmap=True)
+        labels = load_npy(ds["labels"], "[dataset] labels") if "labels" in ds else None
+        x = _limit(x, n, Path(ds["path"]).name)
         if labels is not None:
             labels = _limit(labels, n)
             if len(labels) != len(x):

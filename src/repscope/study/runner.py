@@ -7,9 +7,14 @@ Everything lands in one output folder::
     OUT/extras.json      probes, stitching matrices, invariance profiles, findings
     OUT/report.html      the self-contained report
 
-Re-running skips finished work: activations whose provenance matches are not
-re-extracted, result rows already in the database are not recomputed, and
-profiles already in ``extras.json`` are kept.
+    OUT/.repscope.lock   held while a run works in the folder (one run at a time)
+
+Re-running skips finished work: activations whose provenance matches (weights
+and data hashes, layer, pooling, dtype, extractor version) are a cache hit and
+are not re-extracted, result rows already in the database are not recomputed,
+and profiles already in ``extras.json`` are kept.  A factory is imported only
+if it is registered or trusted (:mod:`repscope.study.trust`), checked before
+anything runs.
 """
 
 from __future__ import annotations
@@ -29,8 +34,11 @@ import numpy as np
 from repscope.core.errors import DegeneracyWarning, RepscopeError
 from repscope.core.threads import single_threaded
 from repscope.storage.results_db import json_default
-from repscope.study.datasets import StudyData, load_study_data
+from repscope.study.datasets import StudyData, load_npy, load_study_data
+from repscope.study.folder_lock import FolderLock
+from repscope.study.schema import canonical_measure, measure_name
 from repscope.study.spec import ModelSpec, StudySpec, StudySpecError
+from repscope.study.trust import Trust
 
 __all__ = ["StudyOutcome", "run_study", "run_studies", "load_extras", "save_extras"]
 
@@ -51,7 +59,9 @@ def _say(progress: bool, msg: str) -> None:
         Console(stderr=True).print(f"[bold blue]repscope[/] {msg}")
 
 
-def _import_factory(path: str) -> Callable[..., Any]:
+def _import_factory(path: str, model: str, trust: Trust) -> Callable[..., Any]:
+    """Import a factory the caller trusts (checked before the import)."""
+    trust.require(path, model)
     module, _, fn = path.partition(":")
     try:
         mod = importlib.import_module(module)
@@ -63,13 +73,14 @@ def _import_factory(path: str) -> Callable[..., Any]:
 
 
 # ------------------------------------------------------------ extraction
-def _extract_model(m: ModelSpec, data: StudyData, store: Any, progress: bool) -> tuple[dict, Any]:
+def _extract_model(m: ModelSpec, data: StudyData, store: Any, progress: bool,
+                   trust: Trust) -> tuple[dict, Any]:
     from repscope.extract import extract_hf, extract_torch
 
     if m.kind == "activations":
         reps = {}
         for layer, path in m.activations.items():
-            arr = np.load(path, mmap_mode="r")
+            arr = load_npy(path, f"model {m.name!r}, layer {layer!r}", mmap=True)
             if data.n and arr.shape[0] != data.n:
                 raise StudySpecError(
                     f"model {m.name!r}, layer {layer!r}: {arr.shape[0]} rows but the dataset has "
@@ -78,7 +89,7 @@ def _extract_model(m: ModelSpec, data: StudyData, store: Any, progress: bool) ->
             reps[layer] = arr
         return reps, None
     if m.kind == "torch":
-        model = _import_factory(m.factory)(**m.kwargs)
+        model = _import_factory(str(m.factory), m.name, trust)(**m.kwargs)
         acts = extract_torch(model, np.asarray(data.inputs), list(m.layers),
                              batch_size=m.batch_size, store=store, model_id=m.name,
                              dataset_id=data.dataset_id, progress=progress)
@@ -98,17 +109,29 @@ def _extract_model(m: ModelSpec, data: StudyData, store: Any, progress: bool) ->
     return {layer: acts[layer] for layer in acts}, None
 
 
-def build_representations(spec: StudySpec, data: StudyData, out: Path, progress: bool
+def build_representations(spec: StudySpec, data: StudyData, out: Path, progress: bool,
+                          trust: Trust | None = None
                           ) -> tuple[dict[tuple[str, str], Any], dict[str, Any]]:
-    """Extract (or reuse) every model's layers; returns representations and torch models."""
-    from repscope.storage.activation_store import ActivationStore
+    """Extract (or reuse) every model's layers; returns representations and torch models.
+
+    Activations already in ``out/activations`` with the same provenance (weights and
+    data hashes, layer, pooling, dtype, extractor version) are reused, not recomputed.
+    """
+    from repscope.storage.activation_store import ActivationStore, EntryExistsError
 
     store = ActivationStore(out / "activations")
     reps: dict[tuple[str, str], Any] = {}
     torch_models: dict[str, Any] = {}
     for m in spec.models:
         _say(progress, f"extracting {m.name} ({m.kind})")
-        layers, model = _extract_model(m, data, store, progress)
+        try:
+            layers, model = _extract_model(m, data, store, progress, Trust.of(trust))
+        except EntryExistsError as exc:
+            raise StudySpecError(
+                f"model {m.name!r}: {out} holds activations of a different {m.name!r} ({exc}); "
+                "its results would be mixed with the new ones. Use another --out folder, or "
+                "rename the model"
+            ) from exc
         for layer, arr in layers.items():
             reps[(m.name, str(layer))] = arr
         if model is not None:
@@ -117,17 +140,6 @@ def build_representations(spec: StudySpec, data: StudyData, out: Path, progress:
 
 
 # ------------------------------------------------------------ comparisons
-def _measure_name(m: Any) -> str:
-    return m if isinstance(m, str) else m["name"]
-
-
-def _canon(m: Any) -> str:
-    """``"cka"`` and ``{name = "cka"}`` are the same entry; parameters distinguish entries."""
-    if isinstance(m, str):
-        return json.dumps([m, {}])
-    return json.dumps([m["name"], {k: v for k, v in sorted(m.items()) if k != "name"}])
-
-
 def _grid_measures(measures: Sequence[Any]) -> list[Any]:
     return [m if isinstance(m, str) else (m["name"], {k: v for k, v in m.items() if k != "name"})
             for m in measures]
@@ -138,9 +150,9 @@ def compare_study(spec: StudySpec, reps: dict, db: Any, dataset_id: str, progres
     from repscope.inference.options import Stats
 
     chosen = spec.measures if spec.stats_measures is None else spec.stats_measures
-    stat_keys = {_canon(m) for m in chosen}
-    with_stats = [m for m in spec.measures if _canon(m) in stat_keys]
-    plain = [m for m in spec.measures if _canon(m) not in stat_keys]
+    stat_keys = {canonical_measure(m) for m in chosen}
+    with_stats = [m for m in spec.measures if canonical_measure(m) in stat_keys]
+    plain = [m for m in spec.measures if canonical_measure(m) not in stat_keys]
     stats = Stats(n_permutations=spec.permutations, n_boot=spec.bootstrap,
                   ci_method=spec.ci_method, adjust=spec.adjust, q=spec.q,
                   max_permutations=spec.max_permutations)
@@ -151,12 +163,12 @@ def compare_study(spec: StudySpec, reps: dict, db: Any, dataset_id: str, progres
     with warnings.catch_warnings(), single_threaded(small):
         warnings.simplefilter("ignore", DegeneracyWarning)  # recorded per row by grid
         if with_stats:
-            names = ", ".join(map(_measure_name, with_stats))
+            names = ", ".join(map(measure_name, with_stats))
             _say(progress, f"comparing with statistics: {names}")
             grid(reps, measures=_grid_measures(with_stats), stats=stats, pairs=spec.pairs, db=db,
                  dataset=dataset_id, seed=spec.seed, progress=progress, fitted=spec.fitted)
         if plain:
-            _say(progress, f"comparing: {', '.join(map(_measure_name, plain))}")
+            _say(progress, f"comparing: {', '.join(map(measure_name, plain))}")
             grid(reps, measures=_grid_measures(plain), pairs=spec.pairs, db=db,
                  dataset=dataset_id, seed=spec.seed, progress=progress, fitted=spec.fitted)
 
@@ -248,10 +260,21 @@ def best_match_profiles(spec: StudySpec, reps: dict, results: Any, primary: str,
 
 # ---------------------------------------------------------------- extras file
 def load_extras(out: Path) -> dict[str, Any]:
+    """The ``extras.json`` of a study folder (``{}`` when there is none)."""
     p = Path(out) / "extras.json"
     if not p.exists():
         return {}
-    return json.loads(p.read_text(encoding="utf-8"))
+    try:
+        extras = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RepscopeError(
+            f"{p} is damaged ({type(exc).__name__}: {exc}); move it aside and re-run `repscope "
+            "run` (probes, stitching and profiles are recomputed)"
+        ) from exc
+    if not isinstance(extras, dict):
+        raise RepscopeError(f"{p} is damaged (not a JSON object); move it aside and re-run "
+                            "`repscope run`")
+    return extras
 
 
 def save_extras(out: Path, extras: dict[str, Any]) -> None:
@@ -289,10 +312,17 @@ def merge_extras(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- run
 def run_study(spec: StudySpec, out: str | Path | None = None, *, progress: bool = True,
-              report: bool = True) -> StudyOutcome:
-    """Run one study into ``out`` (default ``repscope-out/<study name>``)."""
+              report: bool = True, trust: Trust | str | Sequence[str] | None = None
+              ) -> StudyOutcome:
+    """Run one study into ``out`` (default ``repscope-out/<study name>``).
+
+    ``trust`` names the modules (or ``module:function`` factories) whose code the
+    study may run beyond the registered factories (:mod:`repscope.study.trust`);
+    a trusted factory runs code like a script.
+    """
     return run_studies([spec], out or Path("repscope-out") / _slug(spec.name),
-                       progress=progress, report=report, title=spec.title or spec.name)
+                       progress=progress, report=report, title=spec.title or spec.name,
+                       trust=trust)
 
 
 def _slug(s: str) -> str:
@@ -308,29 +338,45 @@ def run_studies(
     title: str = "repscope report",
     description: str = "",
     after: Callable[[StudySpec, dict, Any, dict[str, Any]], dict[str, Any]] | None = None,
+    trust: Trust | str | Sequence[str] | None = None,
 ) -> StudyOutcome:
     """Run several studies into one folder, database and report.
 
     ``after(spec, reps, results_dataframe, extras)`` may return more extras
-    (e.g. findings) once a study's comparisons are done.
+    (e.g. findings) once a study's comparisons are done.  ``trust``: see
+    :func:`run_study`; every factory is checked before anything runs.  The run
+    holds ``out`` for itself (:class:`~repscope.study.folder_lock.FolderLock`):
+    a second run on the same folder stops with
+    :class:`~repscope.study.folder_lock.FolderInUseError`.
     """
+    policy = Trust.of(trust)
+    policy.check(specs)  # before anything is imported, created or run
+    out = Path(out)
+    with FolderLock(out):
+        return _run_locked(specs, out, progress=progress, report=report, title=title,
+                           description=description, after=after, trust=policy)
+
+
+def _run_locked(specs: Sequence[StudySpec], out: Path, *, progress: bool, report: bool,
+                title: str, description: str,
+                after: Callable[[StudySpec, dict, Any, dict[str, Any]], dict[str, Any]] | None,
+                trust: Trust) -> StudyOutcome:
     from repscope.report import write_report
     from repscope.storage.results_db import ResultsDB
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     db_path = out / "results.sqlite"
     extras = load_extras(out)
     with ResultsDB(db_path) as db:
+        db.check()  # a damaged database stops the run before any work, with what to do
         for spec in specs:
             data = load_study_data(spec.dataset)
-            reps, torch_models = build_representations(spec, data, out, progress)
+            reps, torch_models = build_representations(spec, data, out, progress, trust)
             if not reps:
                 raise RepscopeError(f"study {spec.name!r} produced no representations")
             compare_study(spec, reps, db, data.dataset_id, progress)
             new = functional_analyses(spec, data, reps, torch_models, progress)
             results = db.to_pandas(dataset=data.dataset_id)
-            primary = spec.primary_measure or _measure_name(spec.measures[0])
+            primary = spec.primary_measure or measure_name(spec.measures[0])
             if spec.profile and len(spec.models) > 1:
                 known = {(p["model_a"], p["layer_a"], p["model_b"], p["layer_b"]): p
                          for p in extras.get("profiles", [])}

@@ -57,8 +57,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from repscope.core.errors import RepscopeError
-from repscope.inference.options import CI_METHODS, DEFAULT_CI_METHOD
+from repscope.inference.options import DEFAULT_CI_METHOD
+from repscope.study.schema import ModelTable, StudyFile
+from repscope.study.spec_errors import describe_errors
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -70,10 +74,6 @@ __all__ = ["StudySpecError", "ModelSpec", "StudySpec", "load_study", "parse_stud
 
 class StudySpecError(RepscopeError):
     """The study file is missing, malformed, or names unknown things."""
-
-
-DATASET_KINDS = ("digits", "sentences", "npy", "none")
-POOLINGS = ("mean", "last", "first", "cls")
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,8 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class StudySpec:
+    """A validated study: what :func:`repscope.study.run_study` runs (paths resolved)."""
+
     name: str
     path: Path | None
     dataset: dict[str, Any]
@@ -115,164 +117,73 @@ class StudySpec:
     max_permutations: int = 10_000
 
 
-def _take(table: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise StudySpecError(
-            f"[{where}]: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
-        )
+def _model(m: ModelTable, base: Path) -> ModelSpec:
+    acts = {layer: (base / file).resolve() for layer, file in (m.activations or {}).items()}
+    layers: tuple[str, ...] | str
+    if m.kind == "activations":
+        layers = tuple(acts)
+    elif m.layers in (None, "all"):
+        layers = "all"
+    else:
+        layers = tuple(str(x) for x in m.layers)
+    return ModelSpec(name=m.name, kind=m.kind, layers=layers, factory=m.factory,
+                     kwargs=dict(m.kwargs or {}), hf=m.hf, pooling=m.pooling or "mean",
+                     activations=acts, batch_size=m.batch_size or 64)
 
 
-def _model(raw: dict[str, Any], base: Path, i: int) -> ModelSpec:
-    where = f"models[{i}]"
-    _take(raw, {"name", "factory", "kwargs", "hf", "pooling", "layers", "activations",
-                "batch_size"}, where)
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        raise StudySpecError(f"[{where}] needs a non-empty `name`")
-    kinds = [k for k in ("factory", "hf", "activations") if k in raw]
-    if len(kinds) != 1:
-        raise StudySpecError(
-            f"model {name!r} must have exactly one of `factory`, `hf` or `activations` "
-            f"(found: {', '.join(kinds) or 'none'})"
-        )
-    kind = {"factory": "torch", "hf": "hf", "activations": "activations"}[kinds[0]]
-    layers = raw.get("layers", "all")
-    if kind == "torch" and (layers == "all" or not layers):
-        raise StudySpecError(
-            f"model {name!r}: list the module names to extract in `layers` "
-            "(repscope.extract.list_layers(model) shows them)"
-        )
-    if not (layers == "all" or (isinstance(layers, list) and all(isinstance(x, (str, int))
-                                                                  for x in layers))):
-        raise StudySpecError(f"model {name!r}: `layers` must be \"all\" or a list of names")
-    pooling = raw.get("pooling", "mean")
-    if pooling not in POOLINGS:
-        raise StudySpecError(f"model {name!r}: pooling must be one of {POOLINGS}, got {pooling!r}")
-    acts: dict[str, Path] = {}
-    if kind == "activations":
-        if not isinstance(raw["activations"], dict) or not raw["activations"]:
-            raise StudySpecError(f"model {name!r}: `activations` maps layer names to .npy files")
-        for layer, p in raw["activations"].items():
-            path = (base / str(p)).resolve()
-            if not path.exists():
-                raise StudySpecError(f"model {name!r}, layer {layer!r}: file not found: {path}")
-            acts[str(layer)] = path
-        layers = list(acts)
-    if kind == "torch" and (not isinstance(raw["factory"], str) or ":" not in raw["factory"]):
-        raise StudySpecError(f"model {name!r}: factory must be \"package.module:function\"")
-    return ModelSpec(
-        name=name,
-        kind=kind,
-        layers=layers if layers == "all" else tuple(str(x) for x in layers),
-        factory=raw.get("factory"),
-        kwargs=dict(raw.get("kwargs", {})),
-        hf=raw.get("hf"),
-        pooling=pooling,
-        activations=acts,
-        batch_size=int(raw.get("batch_size", 64)),
-    )
+def parse_study(data: Any, base: Path, path: Path | None = None) -> StudySpec:
+    """Validate a parsed TOML document against the schema (``base`` resolves relative paths).
 
-
-def parse_study(data: dict[str, Any], base: Path, path: Path | None = None) -> StudySpec:
-    """Validate a parsed TOML document (``base`` resolves relative paths)."""
-    from repscope.measures.registry import measure
-
-    _take(data, {"study", "dataset", "models", "compare", "stats", "functional", "report"},
-          "top level")
-    study = data.get("study", {})
-    _take(study, {"name"}, "study")
-    ds = dict(data.get("dataset", {"kind": "none"}))
-    _take(ds, {"kind", "split", "n", "path", "labels", "seed"}, "dataset")
-    if ds.get("kind", "none") not in DATASET_KINDS:
-        raise StudySpecError(
-            f"[dataset] kind must be one of {DATASET_KINDS}, got {ds.get('kind')!r}"
-        )
-    ds.setdefault("kind", "none")
+    Raises
+    ------
+    StudySpecError
+        With every problem found (wrong types, sizes, unknown keys or names) on one line.
+    """
+    if not isinstance(data, dict):
+        raise StudySpecError(f"a study is a TOML document (a table), got {type(data).__name__}")
+    base = Path(base)
+    try:
+        doc = StudyFile.model_validate(data, context={"base": base})
+    except ValidationError as exc:
+        raise StudySpecError(describe_errors(exc, data, str(path) if path else "")) from None
+    ds = doc.dataset.model_dump(exclude_none=True)
     for key in ("path", "labels"):
         if key in ds:
-            ds[key] = (base / str(ds[key])).resolve()
-            if not ds[key].exists():
-                raise StudySpecError(f"[dataset] {key}: file not found: {ds[key]}")
-    if ds["kind"] == "npy" and "path" not in ds:
-        raise StudySpecError("[dataset] kind = \"npy\" needs `path` to an .npy array of inputs")
-    raw_models = data.get("models", [])
-    if not isinstance(raw_models, list) or len(raw_models) < 1:
-        raise StudySpecError("a study needs at least one [[models]] table")
-    models = tuple(_model(m, base, i) for i, m in enumerate(raw_models))
-    names = [m.name for m in models]
-    if len(set(names)) != len(names):
-        raise StudySpecError(f"model names must be unique, got {names}")
-    if ds["kind"] == "none" and any(m.kind != "activations" for m in models):
-        raise StudySpecError("models that must be run need a [dataset] (digits, sentences, npy)")
-    cmp = data.get("compare", {})
-    _take(cmp, {"measures", "pairs", "profile", "fitted"}, "compare")
-    if cmp.get("fitted", "heldout") not in ("heldout", "in_sample"):
-        raise StudySpecError("[compare] fitted must be heldout or in_sample")
-    measures = tuple(cmp.get("measures", ["cka", "procrustes", "mean_cca"]))
-    for m in measures:  # fail early on unknown names or parameters
-        if not (isinstance(m, str) or (isinstance(m, dict) and "name" in m)):
-            raise StudySpecError(
-                f"[compare] measures entries are names or {{name=…}} tables: {m!r}"
-            )
-        try:
-            if isinstance(m, str):
-                measure(m)
-            else:
-                measure(m["name"], **{k: v for k, v in m.items() if k != "name"})
-        except RepscopeError as e:
-            raise StudySpecError(f"[compare] measures: {e}") from e
-    if cmp.get("pairs", "cross") not in ("cross", "within", "all"):
-        raise StudySpecError("[compare] pairs must be cross, within or all")
-    st = data.get("stats", {})
-    _take(st, {"permutations", "bootstrap", "seed", "measures", "ci", "adjust", "q",
-               "max_permutations"}, "stats")
-    if st.get("ci", DEFAULT_CI_METHOD) not in CI_METHODS:
-        raise StudySpecError(f"[stats] ci must be one of {', '.join(CI_METHODS)}")
-    if st.get("adjust", "bh") not in ("bh", "holm"):
-        raise StudySpecError("[stats] adjust must be bh or holm")
-    q = st.get("q", 0.05)
-    if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
-        raise StudySpecError(f"[stats] q must be a number in (0, 1), got {q!r}")
-    max_perm = st.get("max_permutations", 10_000)
-    if isinstance(max_perm, bool) or not isinstance(max_perm, int) or max_perm < 1:
-        raise StudySpecError(f"[stats] max_permutations must be a positive integer, got "
-                             f"{max_perm!r}")
-    fn = data.get("functional", {})
-    _take(fn, {"probes", "stitching"}, "functional")
-    rp = data.get("report", {})
-    _take(rp, {"primary_measure", "title"}, "report")
+            ds[key] = (base / ds[key]).resolve()
+    cmp, st, rp = doc.compare, doc.stats, doc.report
     return StudySpec(
-        name=str(study.get("name", path.stem if path else "study")),
+        name=doc.study.name or (path.stem if path else "study"),
         path=path,
         dataset=ds,
-        models=models,
-        measures=measures,
-        pairs=cmp.get("pairs", "cross"),
-        profile=bool(cmp.get("profile", True)),
-        permutations=int(st.get("permutations", 0)),
-        bootstrap=int(st.get("bootstrap", 0)),
-        seed=int(st.get("seed", 0)),
-        ci_method=str(st.get("ci", DEFAULT_CI_METHOD)),
-        stats_measures=tuple(st["measures"]) if "measures" in st else None,  # names or tables
-        probes=bool(fn.get("probes", False)),
-        stitching=bool(fn.get("stitching", False)),
-        primary_measure=rp.get("primary_measure"),
-        title=rp.get("title"),
-        fitted=cmp.get("fitted", "heldout"),
-        adjust=st.get("adjust", "bh"),
-        q=float(q),
-        max_permutations=max_perm,
+        models=tuple(_model(m, base) for m in doc.models),
+        measures=tuple(cmp.measures),
+        pairs=cmp.pairs,
+        profile=cmp.profile,
+        permutations=st.permutations,
+        bootstrap=st.bootstrap,
+        seed=st.seed,
+        ci_method=st.ci,
+        stats_measures=None if st.measures is None else tuple(st.measures),
+        probes=doc.functional.probes,
+        stitching=doc.functional.stitching,
+        primary_measure=rp.primary_measure,
+        title=rp.title,
+        fitted=cmp.fitted,
+        adjust=st.adjust,
+        q=float(st.q),
+        max_permutations=st.max_permutations,
     )
 
 
 def load_study(path: str | Path) -> StudySpec:
-    """Read and validate a study TOML file."""
+    """Read and validate a study TOML file (nothing in it runs: see :mod:`repscope.study.trust`)."""
     p = Path(path)
-    if not p.exists():
+    if not p.is_file():
         raise StudySpecError(f"study file not found: {p}")
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise StudySpecError(f"{p}: invalid TOML: {e}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise StudySpecError(f"{p}: cannot read the study file: {e}") from e
     return parse_study(data, p.parent.resolve(), p.resolve())

@@ -387,7 +387,7 @@ def run_cifar10(
                 if (m, a, b) not in done]
         ptask = bar.add_task("cifar10: pairs", total=len(todo))
         for m in cfg.dims:
-            loaded = {s: dict(np.load(models_dir / f"M{m}_seed{s}.npz"))
+            loaded = {s: dict(np.load(models_dir / f"M{m}_seed{s}.npz", allow_pickle=False))
                       for s in range(cfg.seeds)}
             rows = []
             for mm, a, b in todo:
@@ -404,7 +404,7 @@ def run_cifar10(
     if 2 in cfg.dims:
         panels = []
         for s in (0, 1):
-            z = np.load(models_dir / f"M2_seed{s}.npz")
+            z = np.load(models_dir / f"M2_seed{s}.npz", allow_pickle=False)
             panels.append({"F": z["F_test"], "G": z["G"], "pred": z["pred_test"],
                            "title": f"seed {s}"})
         plot_embeddings(panels, out / "fig3_left_embeddings", class_names=data.label_names)

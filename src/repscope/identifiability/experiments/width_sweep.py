@@ -170,7 +170,8 @@ def _train_missing(out: Path, cfg: SweepConfig, device: Any, bar: Any, task: Any
 
 def _load_model(out: Path, k: int, var: str, width: int, seed: int) -> SoftmaxModel | str:
     """The trained model on the test set, or the reason it is unusable (e.g. collapsed)."""
-    with np.load(_model_path(out, k, var, width, seed).with_suffix(".npz")) as z:
+    with np.load(_model_path(out, k, var, width, seed).with_suffix(".npz"),
+                 allow_pickle=False) as z:
         try:
             return SoftmaxModel(z["F_test"], z["G"], name=f"K{k} {var} w{width} seed{seed}")
         except RepscopeError as e:
