@@ -162,12 +162,19 @@ def test_invalid_probabilities() -> None:
 
 
 def test_shared_prepared_outputs(rng: np.random.Generator) -> None:
-    """Measures with equal prepare keys can reuse each other's prepared outputs."""
+    """Measures with equal prepare keys can reuse each other's prepared outputs.
+
+    Jensen-Shannon depends on the logits' scale (the softmax temperature), so it
+    does not share the unit-scaled outputs of the arg-max measures.
+    """
     x, y = rng.normal(size=(12, 3)), rng.normal(size=(12, 3))
     hard, soft = repscope.measure("disagreement"), repscope.measure("jensen_shannon")
-    assert hard.prepare_key() == soft.prepare_key()
+    kappa = repscope.measure("cohen_kappa")
+    assert hard.prepare_key() == kappa.prepare_key() != soft.prepare_key()
     px, py = hard.prepare(x, "X"), hard.prepare(y, "Y")
-    assert float(soft.compare_prepared(px, py)) == pytest.approx(soft(x, y))
+    assert float(kappa.compare_prepared(px, py)) == kappa(x, y)
+    sx, sy = soft.prepare(x, "X"), soft.prepare(y, "Y")
+    assert float(soft.compare_prepared(sx, sy)) == pytest.approx(soft(x, y), rel=1e-15)
     labelled = repscope.measure("accuracy_difference", labels=rng.integers(0, 3, size=12))
     assert labelled.prepare_key() == hard.prepare_key()  # labels are not part of the key
     assert float(labelled.compare_prepared(px, py)) == labelled(x, y)

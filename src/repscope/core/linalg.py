@@ -10,6 +10,7 @@ from repscope.core.arrays import Array, is_torch, namespace
 __all__ = [
     "center",
     "centered_gram",
+    "centred_rank_at_most_one",
     "psd_eigh",
     "range_basis",
     "psd_power",
@@ -42,6 +43,50 @@ def centered_gram(x: Array) -> Array:
     """``X̃ X̃ᵀ`` for column-centred ``X``: the linear-kernel Gram matrix (n × n)."""
     xc = center(x)
     return xc @ xc.T
+
+
+#: rows per block of :func:`centred_rank_at_most_one` (bounds its temporaries)
+_RANK_BLOCK = 8192
+
+
+def centred_rank_at_most_one(x: Array) -> bool:
+    """Whether the column-centred rows of ``x`` span at most one direction (rank <= 1).
+
+    Every centred row is projected on the longest one, ``v``; the rank is at
+    most 1 when the residuals ``x̃ᵢ − (⟨x̃ᵢ, v⟩/‖v‖²) v`` vanish up to the rounding
+    of the input: ``‖R‖_F <= 4 (n + d) ε ‖X‖_F`` (the uncentred norm, so that
+    the rounding of a large common offset counts as rounding).  A relative rule,
+    independent of the data's scale.  O(n d) time, O(block · d) memory; the
+    answer is a Python bool (no autograd graph).
+    """
+    xp = namespace(x)
+    if is_torch(x):
+        x = x.detach()
+    n, d = int(x.shape[0]), int(x.shape[1])
+    if n <= 2 or d == 1:
+        return True
+    def blocks() -> Any:  # float64 row blocks (a view of float64 input, a cast otherwise)
+        return (_as64(x[s : s + _RANK_BLOCK]) for s in range(0, n, _RANK_BLOCK))
+
+    mu = sum(xp.sum(b, axis=0) for b in blocks()) / n
+    best, v, total = -1.0, None, 0.0
+    for xb in blocks():
+        xc = xb - mu
+        norms = xp.sum(xc * xc, axis=1)
+        i = int(xp.argmax(norms))
+        if float(norms[i]) > best:
+            best, v = float(norms[i]), xc[i]
+        total += float(xp.sum(xb * xb))
+    if best <= 0.0:
+        return True
+    resid = 0.0
+    for xb in blocks():
+        xc = xb - mu
+        coef = (xc @ v) / best
+        r = xc - coef[:, None] * v[None, :]
+        resid += float(xp.sum(r * r))
+    tol = 4.0 * (n + d) * 2.220446049250313e-16
+    return math.sqrt(resid) <= tol * math.sqrt(total)
 
 
 def rank_tol(eigvals: Array, size: int) -> Any:

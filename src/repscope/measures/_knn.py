@@ -255,7 +255,11 @@ class KNNMeasure(Measure):
         return self.info.invariances
 
     def prepare_key(self) -> tuple[Any, ...]:
-        return ("knn", self.params["k"], self.params["metric"])
+        return ("knn", self.params["k"], self.params["metric"], self.normalises)
+
+    def tie_resolution(self, n: int) -> float:
+        """One flipped neighbour of one sample: ``1/(n·k)``."""
+        return 1.0 / (n * self.params["k"])
 
     def _prepare(self, p: Prepared) -> None:
         self.neighbours(p)

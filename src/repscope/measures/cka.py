@@ -91,8 +91,16 @@ class _KernelMixin(MomentMeasure):
 
     def prepare_key(self) -> tuple[Any, ...]:
         # Every cached entry is keyed by its kernel settings, so CKA and HSIC of
-        # any configuration can share prepared representations.
-        return ("kernel-measures",)
+        # any configuration can share prepared representations if they agree on
+        # bringing them to unit scale (linear HSIC is in the data's units); the
+        # unbiased estimator's larger minimum n is checked when comparing.
+        return ("kernel-measures", self.normalises)
+
+    @property
+    def min_samples(self) -> int:
+        """4 for the unbiased estimator (it divides by n − 3), else ``info.min_samples``."""
+        return max(self.info.min_samples, 4) if self.params["debiased"] else \
+            self.info.min_samples
 
     def path_costs(self, n: int, dx: int, dy: int) -> tuple[float, float]:
         """Flops of the two linear-kernel paths (no eigenproblems on either)."""
@@ -238,7 +246,7 @@ class CKA(_KernelMixin):
         reference="Kornblith et al., Similarity of Neural Network Representations Revisited, "
         "ICML 2019; Song et al., Feature Selection via Dependence Maximization, JMLR 2012",
         differentiable=True,
-        min_samples=4,
+        min_samples=3,
         params={"kernel": "linear", "sigma": 0.8, "debiased": False},
         variants=(
             {},
@@ -298,7 +306,7 @@ class HSIC(_KernelMixin):
         reference="Gretton et al., Measuring Statistical Dependence with Hilbert-Schmidt Norms, "
         "ALT 2005; Song et al., JMLR 2012",
         differentiable=True,
-        min_samples=4,
+        min_samples=3,
         params={"kernel": "linear", "sigma": 0.8, "debiased": False},
         identity_value=float("nan"),
         variants=({}, {"debiased": True}, {"kernel": "rbf"}),

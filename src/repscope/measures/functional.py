@@ -54,8 +54,9 @@ class _OutputMeasure(Measure):
     requires_variance = False
 
     def prepare_key(self) -> tuple[Any, ...]:
-        # the prepared outputs do not depend on labels (which are not hashable)
-        return ("outputs", self.params.get("inputs", "logits"))
+        # the prepared outputs do not depend on labels (which are not hashable); the
+        # arg-max measures bring logits to unit scale, Jensen-Shannon keeps their units
+        return ("outputs", self.params.get("inputs", "logits"), self.normalises)
 
     def _prepare(self, p: Prepared) -> None:
         if int(p.data.shape[1]) < 2:

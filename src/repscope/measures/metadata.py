@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from repscope.core.validation import FLOAT32_NORMAL_RANGE
+
 
 class Invariance(str, Enum):
     """Transformations ``T`` with ``m(X, T(Y)) == m(X, Y)`` (applied to one side).
@@ -82,7 +84,14 @@ class MeasureInfo:
     backend : ``"array_api"`` (runs natively on NumPy and torch, incl. CUDA) or
         ``"numpy"`` (converts torch input to NumPy explicitly).
     differentiable : gradients flow through torch inputs.
-    min_samples : smallest number of samples accepted.
+    min_samples : smallest number of samples accepted (a parameter may raise it, see
+        :attr:`Measure.min_samples`).
+    min_samples_reason : why fewer samples are refused (one of :data:`MIN_SAMPLES`'s
+        reasons for the built-in measures, so measures of one kind agree).
+    magnitude_range : ``(lo, hi)``, the largest input magnitudes accepted by instances
+        that are *not* invariant to isotropic scaling (outside it they raise
+        :class:`~repscope.InputValueError`); default: the normal range of float32.
+        Scale-invariant instances accept any finite input (they normalise it).
     same_dim : X and Y must have equal widths.
     input_kind : ``"representation"``, ``"logits"`` or ``"labels"``-like outputs.
     params : parameter names with their defaults.
@@ -113,6 +122,8 @@ class MeasureInfo:
     backend: str = "array_api"
     differentiable: bool = False
     min_samples: int = 3
+    min_samples_reason: str = ""
+    magnitude_range: tuple[float, float] = FLOAT32_NORMAL_RANGE
     same_dim: bool = False
     input_kind: str = "representation"
     params: dict[str, Any] = field(default_factory=dict)
@@ -146,6 +157,13 @@ class MeasureInfo:
                 )
         if self.metric and not self.symmetric:
             raise ValueError(f"{self.name}: a metric must be symmetric")
+        mlo, mhi = self.magnitude_range
+        if not 0.0 < mlo <= mhi:
+            raise ValueError(f"{self.name}: magnitude_range must satisfy 0 < lo <= hi, got "
+                             f"{self.magnitude_range}")
+        if isinstance(self.min_samples, bool) or not isinstance(self.min_samples, int) \
+                or self.min_samples < 1:
+            raise ValueError(f"{self.name}: min_samples must be an integer >= 1")
 
     @property
     def identity(self) -> float:
@@ -169,6 +187,9 @@ class MeasureInfo:
             "backend": self.backend,
             "differentiable": self.differentiable,
             "min_samples": self.min_samples,
+            "min_samples_reason": self.min_samples_reason,
+            "magnitude_range": [_json_num(self.magnitude_range[0]),
+                                _json_num(self.magnitude_range[1])],
             "same_dim": self.same_dim,
             "input_kind": self.input_kind,
             "params": {k: _json_param(v) for k, v in self.params.items()},

@@ -41,8 +41,8 @@ from typing import Any, ClassVar
 from repscope.core.arrays import Array, float64, is_torch, namespace
 from repscope.core.errors import DegenerateInputError, InputValueError
 from repscope.core.linalg import MIXED_BLOCK, is_low_precision, mixed_cross, mixed_gram
-from repscope.core.validation import as_representation, check_not_constant
-from repscope.measures.base import Measure, Prepared
+from repscope.core.validation import as_representation
+from repscope.measures.base import Measure, Prepared, numerical_errors
 from repscope.measures.moments import SecondMoments
 
 __all__ = ["MomentMeasure", "choose_gram", "feature_cost", "gram_cost"]
@@ -107,14 +107,18 @@ class MomentMeasure(Measure):
                 "accumulate the statistics with precision='float64' "
                 "(repscope.engine.streaming.moments(..., precision='float64'))"
             )
-        mom.require(self.info.min_samples)
+        mom.require(self.min_samples)
         xp = namespace(mom.sxx)
         for name, s in (("X", mom.sxx), ("Y", mom.syy)):
             if self.requires_variance and not bool(xp.any(s != 0)):
                 raise DegenerateInputError(
                     f"{name} is constant across samples; {self.info.name} is undefined"
                 )
-        return self._finalize(self._from_moments(mom), mom.sxx)
+        scaled = mom.unit_scaled()  # also checks that the statistics are finite
+        if self.normalises:
+            mom = scaled
+        with numerical_errors(self.info.name, "computing from second moments"):
+            return self._finalize(self._from_moments(mom), mom.sxx)
 
     def prepare(self, X: Any, name: str = "X") -> Prepared:
         """Validate one representation; low-precision input of mixed-capable classes stays float32.
@@ -126,16 +130,15 @@ class MomentMeasure(Measure):
         """
         if not (is_low_precision(X) and self.mixed_precision):
             return super().prepare(X, name)
-        x = as_representation(X, name, min_samples=self.info.min_samples, cast=False)
+        x = as_representation(X, name, min_samples=self.min_samples, cast=False)
         xp = namespace(x)
         if x.dtype != xp.float32:
             x = xp.astype(x, xp.float32)
             if not bool(xp.all(xp.isfinite(x))):
                 raise InputValueError(f"{name} contains NaN or Inf values")
-        if self.requires_variance:
-            check_not_constant(x, name, self.info.name)
-        p = Prepared(x, {"low_precision": True})
-        self._prepare(p)
+        p = Prepared(self.entry(x, name), {"low_precision": True})
+        with numerical_errors(self.info.name, f"preparing {name}"):
+            self._prepare(p)
         return p
 
     def prepare_key(self) -> tuple[Any, ...]:
@@ -145,14 +148,14 @@ class MomentMeasure(Measure):
         factors, eigenbases) do not depend on the measure's parameters, so e.g. the
         CCA family and regression R² in a grid compute each representation's
         covariance and its factorisations once.  Measures validate alike when they
-        keep or cast low-precision input alike (``mixed_precision``) and share
-        ``requires_variance`` and ``min_samples``; a subclass with its own
-        ``_prepare`` keeps a private key.
+        keep or cast low-precision input alike (``mixed_precision``), bring it to
+        unit scale alike (:attr:`normalises`) and share ``requires_variance`` and
+        ``min_samples``; a subclass with its own ``_prepare`` keeps a private key.
         """
         if type(self)._prepare is not MomentMeasure._prepare:
             return super().prepare_key()
-        return ("second-moments", bool(self.mixed_precision), self.requires_variance,
-                self.info.min_samples)
+        return ("second-moments", bool(self.mixed_precision), self.normalises,
+                self.requires_variance, self.min_samples)
 
     def path_costs(self, n: int, dx: int, dy: int) -> tuple[float, float]:
         """``(feature, gram)`` flop estimates used to choose the path."""
@@ -246,10 +249,12 @@ class MomentMeasure(Measure):
     mixed_block: ClassVar[int] = MIXED_BLOCK
 
     #: Optional memo of per-pair quantities derived from ``X̃ᵀỸ``,
-    #: ``(px, py, precision, name, compute) -> value`` (precision: 0 for float64, else
-    #: the float32 block length); :func:`repscope.grid` sets it so that, e.g., the
-    #: Procrustes distances and NBS share one nuclear norm per pair.
-    pair_memo: Callable[[Prepared, Prepared, int, str, Callable[[], Any]], Any] | None = None
+    #: ``(px, py, precision, name, compute) -> value`` (precision: ``(0 for float64, else
+    #: the float32 block length, whether the inputs are at unit scale)``);
+    #: :func:`repscope.grid` sets it so that, e.g., the Procrustes distances and NBS share
+    #: one nuclear norm per pair.
+    pair_memo: Callable[[Prepared, Prepared, tuple[int, bool], str, Callable[[], Any]], Any] \
+        | None = None
 
     def _pair_value(
         self, px: Prepared, py: Prepared, mixed: bool, name: str, compute: Callable[[], Any]
@@ -259,7 +264,8 @@ class MomentMeasure(Measure):
         every use is invariant to transposing it)."""
         if self.pair_memo is None:
             return compute()
-        return self.pair_memo(px, py, self.mixed_block if mixed else 0, name, compute)
+        precision = (self.mixed_block if mixed else 0, self.normalises)
+        return self.pair_memo(px, py, precision, name, compute)
 
     def _cross_moment(self, px: Prepared, py: Prepared, mixed: bool = False) -> Array:
         """``X̃ᵀỸ`` (centred cross product), from ``cross_source`` when it has it."""

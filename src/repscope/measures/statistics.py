@@ -158,6 +158,7 @@ class _StatisticDifference(Measure):
     """``|s(X) − s(Y)|`` for a per-representation statistic ``s`` (cached by prepare)."""
 
     requires_variance = False
+    warns_rank_one = False  # one summary per representation: no geometry is compared
 
     def _statistic(self, x: Array) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
