@@ -49,22 +49,29 @@ def centered_gram(x: Array) -> Array:
 _RANK_BLOCK = 8192
 
 
-def centred_rank_at_most_one(x: Array) -> bool:
+def centred_rank_at_most_one(x: Array, eps: float | None = None) -> bool:
     """Whether the column-centred rows of ``x`` span at most one direction (rank <= 1).
 
     Every centred row is projected on the longest one, ``v``; the rank is at
     most 1 when the residuals ``x̃ᵢ − (⟨x̃ᵢ, v⟩/‖v‖²) v`` vanish up to the rounding
-    of the input: ``‖R‖_F <= 4 (n + d) ε ‖X‖_F`` (the uncentred norm, so that
-    the rounding of a large common offset counts as rounding).  A relative rule,
-    independent of the data's scale.  O(n d) time, O(block · d) memory; the
-    answer is a Python bool (no autograd graph).
+    of the input and of this computation: ``‖R‖_F <= (4ε + 4(n + d)ε₆₄) ‖X‖_F``
+    (the uncentred norm, so that the rounding of a large common offset counts
+    as rounding), with ε the machine epsilon of the data's precision (``eps``;
+    default: that of ``x``'s dtype) and ε₆₄ that of float64.
+    A relative rule, independent of the data's scale (the data are brought to
+    unit scale first).  O(n d) time, O(block · d) memory; the answer is a
+    Python bool (no autograd graph).
     """
+    from repscope.core.validation import input_epsilon, unit_scale
+
     xp = namespace(x)
     if is_torch(x):
         x = x.detach()
     n, d = int(x.shape[0]), int(x.shape[1])
     if n <= 2 or d == 1:
         return True
+    eps = input_epsilon(x) if eps is None else eps
+    x, _ = unit_scale(x)
     def blocks() -> Any:  # float64 row blocks (a view of float64 input, a cast otherwise)
         return (_as64(x[s : s + _RANK_BLOCK]) for s in range(0, n, _RANK_BLOCK))
 
@@ -85,7 +92,7 @@ def centred_rank_at_most_one(x: Array) -> bool:
         coef = (xc @ v) / best
         r = xc - coef[:, None] * v[None, :]
         resid += float(xp.sum(r * r))
-    tol = 4.0 * (n + d) * 2.220446049250313e-16
+    tol = 4.0 * eps + 4.0 * (n + d) * 2.220446049250313e-16  # input rounding + this sum's
     return math.sqrt(resid) <= tol * math.sqrt(total)
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "check_not_constant",
     "constant_columns",
     "flatten_tokens",
+    "input_epsilon",
     "max_abs",
     "unit_scale",
     "warn_degenerate",
@@ -210,6 +211,24 @@ def check_not_constant(x: Array, name: str, measure: str) -> None:
             f"{name} is constant across samples (all rows identical); {measure} is undefined "
             "for a representation without variance"
         )
+
+
+def input_epsilon(x: Any) -> float:
+    """Machine epsilon of ``x``'s floating dtype (float16, bfloat16, float32, float64 of
+    NumPy or torch); that of float64 for integers and other inputs (exact values)."""
+    if is_torch(x):
+        dt = x.dtype
+        return float(_torch_finfo(dt).eps) if dt.is_floating_point else float(np.finfo(float).eps)
+    dt = getattr(x, "dtype", None)
+    if dt is not None and np.dtype(dt).kind == "f":
+        return float(np.finfo(dt).eps)
+    return float(np.finfo(np.float64).eps)
+
+
+def _torch_finfo(dt: Any) -> Any:
+    import torch
+
+    return torch.finfo(dt)
 
 
 def max_abs(x: Array) -> float:

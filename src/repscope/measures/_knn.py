@@ -257,6 +257,18 @@ class KNNMeasure(Measure):
     def prepare_key(self) -> tuple[Any, ...]:
         return ("knn", self.params["k"], self.params["metric"], self.normalises)
 
+    @property
+    def min_samples(self) -> int:
+        """``k + 1``: every sample needs k other samples as neighbours (at least 3)."""
+        return max(self.info.min_samples, self.params["k"] + 1)
+
+    @property
+    def min_samples_reason(self) -> str:
+        if self.params["k"] + 1 <= self.info.min_samples:
+            return self.info.min_samples_reason
+        k = self.params["k"]
+        return f"k={k} nearest neighbours need k + 1 = {k + 1} samples (a sample is not its own)"
+
     def tie_resolution(self, n: int) -> float:
         """One flipped neighbour of one sample: ``1/(n·k)``."""
         return 1.0 / (n * self.params["k"])

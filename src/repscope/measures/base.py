@@ -36,6 +36,7 @@ from repscope.core.validation import (
     as_representation,
     check_magnitude,
     check_not_constant,
+    input_epsilon,
     unit_scale,
     warn_degenerate,
 )
@@ -184,6 +185,11 @@ class Measure:
         return self.info.min_samples
 
     @property
+    def min_samples_reason(self) -> str:
+        """Why this configured instance refuses fewer than :attr:`min_samples` samples."""
+        return self.info.min_samples_reason
+
+    @property
     def normalises(self) -> bool:
         """Whether :meth:`prepare` brings each representation to unit scale.
 
@@ -214,15 +220,29 @@ class Measure:
         (:meth:`entry`), then fills the cache (``_prepare``).  An exception of
         a numerical library raised meanwhile becomes a :class:`NumericalError`.
         """
-        x = as_representation(X, name, min_samples=self.min_samples)
+        eps = input_epsilon(X)
+        x = self.validated(X, name)
         if self.backend == "numpy" and is_torch(x):
             x = to_numpy(x)
-        p = Prepared(self.entry(x, name))
+        p = Prepared(self.entry(x, name, eps))
         with numerical_errors(self.info.name, f"preparing {name}"):
             self._prepare(p)
         return p
 
-    def entry(self, x: Array, name: str) -> Array:
+    def validated(self, X: Any, name: str, *, cast: bool = True) -> Array:
+        """:func:`~repscope.core.validation.as_representation` plus this instance's
+        minimum number of samples (:attr:`min_samples`), refused with its reason."""
+        x = as_representation(X, name, cast=cast)
+        n = int(x.shape[0])
+        if n < self.min_samples:
+            why = f": {self.min_samples_reason}" if self.min_samples_reason else ""
+            raise InsufficientSamplesError(
+                f"{name} has {n} samples; {self.info.name} needs at least {self.min_samples}"
+                f"{why}"
+            )
+        return x
+
+    def entry(self, x: Array, name: str, eps: float | None = None) -> Array:
         """The checks and the scaling every validated representation goes through.
 
         Scale-invariant instances (:attr:`normalises`) get ``x`` at unit scale
@@ -230,7 +250,8 @@ class Measure:
         :func:`~repscope.core.validation.check_magnitude` against
         ``info.magnitude_range``.  Then: not constant (``requires_variance``),
         and a :class:`~repscope.DegeneracyWarning` when the centred rows span at
-        most one direction (``warns_rank_one``, representations of width >= 2).
+        most one direction (``warns_rank_one``, representations of width >= 2) up
+        to the rounding ``eps`` of the input's precision (default: ``x``'s dtype).
         """
         if self.normalises:
             x, _ = unit_scale(x)
@@ -239,7 +260,7 @@ class Measure:
         if self.requires_variance:
             check_not_constant(x, name, self.info.name)
         if (self.warns_rank_one and self.info.input_kind == "representation"
-                and int(x.shape[1]) >= 2 and centred_rank_at_most_one(x)):
+                and int(x.shape[1]) >= 2 and centred_rank_at_most_one(x, eps)):
             warn_degenerate(
                 f"{self.info.name}: the centred rows of {name} span at most one direction "
                 f"(rank <= 1, n = {int(x.shape[0])}): every sample lies on one line, and "
@@ -262,7 +283,7 @@ class Measure:
         if px.n < self.min_samples:
             raise InsufficientSamplesError(
                 f"X and Y have {px.n} samples; {self.info.name} with {self.params} needs at "
-                f"least {self.min_samples}"
+                f"least {self.min_samples}: {self.min_samples_reason}"
             )
         self._check_widths(px, py)
         with numerical_errors(self.info.name, "comparing X and Y"):

@@ -28,7 +28,7 @@ from repscope.core.errors import (
     InvalidParameterError,
 )
 from repscope.measures.base import Measure, Prepared
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import CHANCE_CORRECTED, MEAN, Invariance, MeasureInfo
 from repscope.measures.registry import register
 
 __all__ = [
@@ -185,7 +185,7 @@ class Disagreement(_OutputMeasure):
         assumptions=_HARD + " A pseudometric on prediction vectors; ignores confidence.",
         reference="Klabunde et al., ACM Computing Surveys 2025; Madani et al., NeurIPS 2004",
         backend="numpy",
-        min_samples=1,
+        **MEAN.fields(),
         same_dim=True,
         input_kind="logits",
     )
@@ -223,7 +223,7 @@ class CohenKappa(_OutputMeasure):
         assumptions=_HARD,
         reference="Cohen 1960; Klabunde et al., ACM Computing Surveys 2025",
         backend="numpy",
-        min_samples=2,
+        **CHANCE_CORRECTED.fields(),
         same_dim=True,
         input_kind="logits",
     )
@@ -273,7 +273,7 @@ class JensenShannon(_OutputMeasure):
         "over the same classes in the same order; compares soft outputs.",
         reference="Lin, IEEE Trans. Inf. Theory 1991; Klabunde et al., ACM Computing Surveys 2025",
         differentiable=True,
-        min_samples=1,
+        **MEAN.fields(),
         same_dim=True,
         input_kind="logits",
         params={"inputs": "logits"},
@@ -358,7 +358,7 @@ class AccuracyDifference(_LabelledMeasure):
         "labels (n,) are required. A pseudometric.",
         reference="Klabunde et al., ACM Computing Surveys 2025",
         backend="numpy",
-        min_samples=1,
+        **MEAN.fields(),
         input_kind="logits",
         params={"labels": None},
     )
@@ -408,7 +408,7 @@ class ErrorConsistency(_LabelledMeasure):
         "labels (n,) are required; undefined when both models are always right or always wrong.",
         reference="Geirhos, Meding & Wichmann, NeurIPS 2020",
         backend="numpy",
-        min_samples=2,
+        **CHANCE_CORRECTED.fields(),
         input_kind="logits",
         params={"labels": None},
     )

@@ -16,7 +16,7 @@ from repscope.core.errors import InputShapeError, InsufficientSamplesError
 from repscope.core.validation import as_representation, warn_degenerate
 from repscope.measures._knn import KNNMeasure, neighbour_ranks
 from repscope.measures.base import Measure, Prepared
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import GEOMETRY, NEIGHBOURS, Invariance, MeasureInfo
 from repscope.measures.registry import register
 
 __all__ = [
@@ -91,6 +91,7 @@ class InformationImbalance(KNNMeasure):
         backend="numpy",
         params={"k": 1, "metric": "euclidean"},
         variants=({}, {"k": 5}),
+        **NEIGHBOURS.fields(),
     )
 
     def _check_n(self, n: int) -> None:
@@ -234,7 +235,19 @@ class ClusterMutualInformation(Measure):
         backend="numpy",
         params={"n_clusters": 8, "seed": 0, "n_init": 4},
         stochastic=True,
+        **GEOMETRY.fields(),
     )
+
+    @property
+    def min_samples(self) -> int:
+        """At least ``n_clusters`` samples (k-means needs one per cluster)."""
+        return max(self.info.min_samples, self.params["n_clusters"])
+
+    @property
+    def min_samples_reason(self) -> str:
+        if self.params["n_clusters"] <= self.info.min_samples:
+            return self.info.min_samples_reason
+        return f"k-means with n_clusters={self.params['n_clusters']} needs a sample per cluster"
 
     def _check_params(self) -> None:
         self._param_range("n_clusters", 2, integer=True)

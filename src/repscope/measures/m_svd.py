@@ -23,7 +23,7 @@ import numpy as np
 from repscope.core.arrays import Array, namespace
 from repscope.core.errors import DegenerateInputError, InputShapeError
 from repscope.measures.base import Measure, Prepared
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import GEOMETRY, Invariance, MeasureInfo
 from repscope.measures.registry import register
 
 __all__ = ["MeanSVD", "m_svd", "standardize"]
@@ -89,7 +89,7 @@ class MeanSVD(Measure):
         "log-odds).",
         reference="Nielsen, Marconato, Dittadi, Gresele, NeurIPS 2025 (PLS-SVD, Def. 4.5)",
         differentiable=True,
-        min_samples=3,
+        **GEOMETRY.fields(),
     )
 
     def _prepare(self, p: Prepared) -> None:

@@ -67,6 +67,55 @@ FAMILIES = (
 
 
 @dataclass(frozen=True)
+class SampleRule:
+    """A minimum number of samples and why fewer are refused.
+
+    The built-in measures take their ``min_samples`` and ``min_samples_reason``
+    from the rules below, one per kind of measure, so measures of one kind agree
+    (``MeasureInfo(..., **GEOMETRY.fields())``).
+    """
+
+    n: int
+    reason: str
+
+    def fields(self) -> dict[str, Any]:
+        """``{"min_samples": n, "min_samples_reason": reason}`` for :class:`MeasureInfo`."""
+        return {"min_samples": self.n, "min_samples_reason": self.reason}
+
+
+#: measures comparing the geometry of two representations (alignment, CCA, kernels,
+#: RSMs, correlations of units)
+GEOMETRY = SampleRule(
+    3, "two samples form a single segment (one direction once centred), which any other "
+    "two samples match after a rotation and a scaling, so unrelated representations would "
+    "look identical (Procrustes 0, CKA and NBS 1); three samples are the fewest whose "
+    "geometries can differ")
+#: unbiased (U-statistic) estimators
+UNBIASED = SampleRule(
+    4, "the unbiased (U-statistic) estimator divides by n − 3")
+#: measures built on nearest neighbours
+NEIGHBOURS = SampleRule(
+    3, "a sample's neighbourhood can differ between two representations only if it has "
+    "at least two other samples to choose from (and k nearest neighbours need n >= k + 1)")
+#: held-out (cross-validated) fits
+CROSS_VALIDATED = SampleRule(
+    4, "every training set must keep the three samples of a geometry and every fold hold out "
+    "at least one (with `folds` folds: the smallest n >= folds whose training sets keep three)")
+#: averages over inputs or samples (functional rates, per-representation statistics)
+MEAN = SampleRule(1, "an average over the inputs, defined from one input on")
+#: chance-corrected agreement (Cohen's κ)
+CHANCE_CORRECTED = SampleRule(
+    2, "at one input the agreement expected by chance is 1, and the chance-corrected κ is 0/0")
+#: averages over pairs of samples
+PAIRS = SampleRule(2, "an average over pairs of samples needs two")
+
+#: every rule of the built-in measures
+SAMPLE_RULES: tuple[SampleRule, ...] = (
+    GEOMETRY, UNBIASED, NEIGHBOURS, CROSS_VALIDATED, MEAN, CHANCE_CORRECTED, PAIRS,
+)
+
+
+@dataclass(frozen=True)
 class MeasureInfo:
     """Everything repscope and its users need to know about a measure.
 
@@ -86,8 +135,8 @@ class MeasureInfo:
     differentiable : gradients flow through torch inputs.
     min_samples : smallest number of samples accepted (a parameter may raise it, see
         :attr:`Measure.min_samples`).
-    min_samples_reason : why fewer samples are refused (one of :data:`MIN_SAMPLES`'s
-        reasons for the built-in measures, so measures of one kind agree).
+    min_samples_reason : why fewer samples are refused (the built-in measures take both
+        from one of :data:`SAMPLE_RULES`, so measures of one kind agree).
     magnitude_range : ``(lo, hi)``, the largest input magnitudes accepted by instances
         that are *not* invariant to isotropic scaling (outside it they raise
         :class:`~repscope.InputValueError`); default: the normal range of float32.

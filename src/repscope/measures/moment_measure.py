@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 from repscope.core.arrays import Array, float64, is_torch, namespace
 from repscope.core.errors import DegenerateInputError, InputValueError
 from repscope.core.linalg import MIXED_BLOCK, is_low_precision, mixed_cross, mixed_gram
-from repscope.core.validation import as_representation
+from repscope.core.validation import input_epsilon
 from repscope.measures.base import Measure, Prepared, numerical_errors
 from repscope.measures.moments import SecondMoments
 
@@ -130,13 +130,13 @@ class MomentMeasure(Measure):
         """
         if not (is_low_precision(X) and self.mixed_precision):
             return super().prepare(X, name)
-        x = as_representation(X, name, min_samples=self.min_samples, cast=False)
+        x = self.validated(X, name, cast=False)
         xp = namespace(x)
         if x.dtype != xp.float32:
             x = xp.astype(x, xp.float32)
             if not bool(xp.all(xp.isfinite(x))):
                 raise InputValueError(f"{name} contains NaN or Inf values")
-        p = Prepared(self.entry(x, name), {"low_precision": True})
+        p = Prepared(self.entry(x, name, input_epsilon(X)), {"low_precision": True})
         with numerical_errors(self.info.name, f"preparing {name}"):
             self._prepare(p)
         return p

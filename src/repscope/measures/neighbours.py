@@ -26,7 +26,7 @@ import numpy as np
 from repscope.core.errors import DegenerateInputError
 from repscope.measures._knn import KNNMeasure, Neighbours, position_in, row_dots
 from repscope.measures.base import Prepared
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import NEIGHBOURS, Invariance, MeasureInfo
 from repscope.measures.registry import register
 
 __all__ = [
@@ -117,6 +117,7 @@ class KNNJaccard(_PairwiseKNN):
         backend="numpy",
         params=dict(_PARAMS),
         variants=({}, {"metric": "cosine"}, {"k": 3}),
+        **NEIGHBOURS.fields(),
     )
 
     def _from_neighbours(self, nx: Neighbours, ny: Neighbours, px: Prepared, py: Prepared) -> float:
@@ -154,6 +155,7 @@ class MutualKNN(_PairwiseKNN):
         reference="Huh et al., The Platonic Representation Hypothesis, ICML 2024",
         backend="numpy",
         params=dict(_PARAMS),
+        **NEIGHBOURS.fields(),
     )
 
     def _from_neighbours(self, nx: Neighbours, ny: Neighbours, px: Prepared, py: Prepared) -> float:
@@ -198,6 +200,7 @@ class CycleKNN(_PairwiseKNN):
         params=dict(_PARAMS),
         identity_value=float("nan"),
         variants=({}, {"k": 3}),
+        **NEIGHBOURS.fields(),
     )
 
     def _from_neighbours(self, nx: Neighbours, ny: Neighbours, px: Prepared, py: Prepared) -> float:
@@ -243,6 +246,7 @@ class RankSimilarity(_PairwiseKNN):
         "IEEE TKDE 2020/2022; Klabunde et al., ACM Computing Surveys 2025",
         backend="numpy",
         params=dict(_PARAMS),
+        **NEIGHBOURS.fields(),
     )
 
     def _from_neighbours(self, nx: Neighbours, ny: Neighbours, px: Prepared, py: Prepared) -> float:
@@ -308,6 +312,7 @@ class SecondOrderCosine(_PairwiseKNN):
         backend="numpy",
         params=dict(_PARAMS),
         variants=({}, {"metric": "cosine"}),
+        **NEIGHBOURS.fields(),
     )
 
     def _from_neighbours(self, nx: Neighbours, ny: Neighbours, px: Prepared, py: Prepared) -> float:
@@ -373,6 +378,7 @@ class CKNNA(_PairwiseKNN):
         reference="Huh et al., The Platonic Representation Hypothesis, ICML 2024",
         backend="numpy",
         params=dict(_PARAMS),
+        **NEIGHBOURS.fields(),
     )
 
     def _from_neighbours(self, nx: Neighbours, ny: Neighbours, px: Prepared, py: Prepared) -> float:

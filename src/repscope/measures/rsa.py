@@ -64,7 +64,7 @@ from repscope.core.linalg import is_low_precision
 from repscope.core.threads import available_cpus
 from repscope.measures._kernels import distances, sq_distances, upper_triangle
 from repscope.measures.base import Measure, Prepared
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import GEOMETRY, Invariance, MeasureInfo
 from repscope.measures.ranks import _CHUNK, _PASS, centred_ranks
 from repscope.measures.registry import register
 
@@ -300,7 +300,7 @@ class RSA(Measure):
         "Front. Syst. Neurosci. 2008",
         backend="numpy",
         differentiable=False,
-        min_samples=3,
+        **GEOMETRY.fields(),
         params={"rdm": "correlation", "compare": "spearman"},
         variants=tuple({"rdm": r, "compare": c} for r in RDMS for c in COMPARATORS),
     )

@@ -25,7 +25,7 @@ from repscope.core.linalg import center, psd_eigh, rank_tol
 from repscope.core.validation import warn_degenerate
 from repscope.measures._kernels import _dev, distances, u_center, u_inner
 from repscope.measures.base import Measure, Prepared
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import GEOMETRY, UNBIASED, Invariance, MeasureInfo
 from repscope.measures.registry import register
 
 __all__ = [
@@ -130,7 +130,7 @@ class DistanceCorrelation(Measure):
         reference="Székely, Rizzo & Bakirov, Ann. Statist. 2007; Székely & Rizzo, "
         "J. Multivariate Anal. 2013 and Ann. Statist. 2014",
         differentiable=True,
-        min_samples=4,
+        **UNBIASED.fields(),
     )
 
     def _prepare(self, p: Prepared) -> None:
@@ -206,7 +206,7 @@ class EigenspaceOverlap(Measure):
         reference="May et al., On the Downstream Performance of Compressed Word Embeddings, "
         "NeurIPS 2019",
         differentiable=True,
-        min_samples=3,
+        **GEOMETRY.fields(),
         params={"center": False},
         variants=({}, {"center": True}),
     )
@@ -300,7 +300,7 @@ class GULP(Measure):
         reference="Boix-Adserà et al., GULP: a prediction-based metric between "
         "representations, NeurIPS 2022",
         differentiable=True,
-        min_samples=3,
+        **GEOMETRY.fields(),
         params={"lam": 0.01},
         variants=({}, {"lam": 0.0}, {"lam": 10.0}),
     )
@@ -383,7 +383,7 @@ class RSMNormDifference(Measure):
         reference="Klabunde et al., Similarity of Neural Network Models: A Survey of "
         "Functional and Representational Measures, 2023",
         differentiable=True,
-        min_samples=2,
+        **GEOMETRY.fields(),
     )
 
     def _prepare(self, p: Prepared) -> None:
@@ -445,7 +445,7 @@ class RiemannianDistance(Measure):
         reference="Shahbazi et al., Using distance on the Riemannian manifold to compare "
         "representations in brain and in models, NeuroImage 2021",
         differentiable=True,
-        min_samples=3,
+        **GEOMETRY.fields(),
         params={"ridge": 1e-3},
         variants=({}, {"ridge": 0.1}),
     )
