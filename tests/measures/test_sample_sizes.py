@@ -78,7 +78,8 @@ def test_three_samples_already_tell_unrelated_data_apart() -> None:
     ("linear_regression_cv", {"folds": 2}, 6, "training set must keep the three"),
     ("linear_regression_cv", {}, 5, "with folds=5"),
     ("cluster_mutual_information", {}, 8, "n_clusters=8 needs a sample per cluster"),
-    ("distance_correlation", {}, 4, "divides by n − 3"),
+    ("distance_correlation_sq_unbiased", {}, 4, "divides by n − 3"),
+    ("distance_correlation", {}, 3, "two samples form"),
 ])
 def test_instance_minimums(name: str, params: dict, need: int, why: str) -> None:
     m = repscope.measure(name, **params)
