@@ -296,3 +296,85 @@ def test_check_measure_catches_a_too_wide_magnitude_range() -> None:
     narrow = type("Narrow", (_Energy,), {"info": MeasureInfo(
         **{**_Energy.info.__dict__, "magnitude_range": (1e-50, 1e50)})})
     assert check_measure(narrow(), checks=["magnitudes"]).ok
+
+
+# ------------------------------------------------ ties under inexact scalings
+TIED = ["mutual_knn", "knn_jaccard", "cycle_knn", "rank_similarity", "cknna",
+        "second_order_cosine", "information_imbalance", "cluster_mutual_information"]
+
+
+@pytest.mark.parametrize("name", TIED)
+def test_ties_of_discrete_data_survive_powers_of_ten(name: str) -> None:
+    """Small-integer data tie many distances exactly; rounding noise of a rescaling by a
+    power of ten used to break those ties differently (found by the fuzz test)."""
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 3, size=(26, 5)).astype(float)
+    y = rng.integers(0, 3, size=(26, 5)).astype(float)
+    m = repscope.measure(name, **({} if name == "cluster_mutual_information" else {"k": 4}))
+    base = _value(m, x, y)
+    for e in (-36, -3, 1, 7, 109):
+        assert _value(m, x * 10.0**e, y * 10.0**e) == pytest.approx(base, abs=1e-12), (name, e)
+
+
+def test_equidistant_samples_tie_at_every_scale() -> None:
+    y = np.random.default_rng(0).normal(size=(6, 3))
+    m = repscope.measure("mutual_knn", k=2)
+    assert {_value(m, np.eye(6) * s, y) for s in (1.0, 3.0, 1e-5, 0.1)} == {_value(m, np.eye(6),
+                                                                                  y)}
+
+
+@pytest.mark.parametrize("compare", ["spearman", "kendall", "pearson", "cosine"])
+@pytest.mark.parametrize("rdm", ["euclidean", "sqeuclidean", "correlation", "cosine"])
+def test_rsa_ties_survive_powers_of_ten(rdm: str, compare: str) -> None:
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 3, size=(16, 4)).astype(float) + 1.0
+    y = rng.integers(0, 3, size=(16, 4)).astype(float) + 1.0
+    m = repscope.measure("rsa", rdm=rdm, compare=compare)
+    base = _value(m, x, y)
+    for e in (-205, -3, 1, 155):
+        assert _value(m, x * 10.0**e, y * 10.0**e) == pytest.approx(base, abs=1e-12)
+
+
+def test_cosine_rdm_of_nearly_parallel_rows_keeps_its_digits() -> None:
+    """1 − cos(u, v) lost every digit below ε; ‖û − v̂‖²/2 keeps them (reference: 50 digits)."""
+    from decimal import Decimal, getcontext
+
+    from repscope.measures.rsa import rdm_vector
+
+    getcontext().prec = 50
+    rng = np.random.default_rng(6)
+    x = 1e6 + rng.normal(size=(5, 3))
+    got = rdm_vector(x, "cosine")
+
+    def cos_dist(u: np.ndarray, v: np.ndarray) -> float:
+        du, dv = [Decimal(float(a)) for a in u], [Decimal(float(b)) for b in v]
+        dot = sum(a * b for a, b in zip(du, dv))
+        nu, nv = sum(a * a for a in du).sqrt(), sum(b * b for b in dv).sqrt()
+        return float(1 - dot / (nu * nv))
+
+    want = [cos_dist(x[i], x[j]) for i in range(5) for j in range(i + 1, 5)]
+    assert np.allclose(got, want, rtol=1e-6, atol=0)
+
+
+def test_m_svd_constant_columns_are_decided_relative_to_each_column() -> None:
+    """m_svd called random data "constant" at ×1e-15 (an absolute floor of 1e-13); a column is
+    now constant only relative to its own magnitude, and each column is standardised at its
+    own scale (m_svd is invariant to rescaling single columns)."""
+    from repscope.measures.m_svd import m_svd, standardize
+
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=(30, 4)), rng.normal(size=(30, 3))
+    m = repscope.measure("m_svd")
+    base = m(x, y)
+    tiny = x.copy()
+    tiny[:, 1] *= 1e-150  # 1e300 of dynamic range: still normal numbers at unit scale
+    tiny[:, 2] *= 1e150
+    for xx in (x * 1e-15, tiny):
+        assert m(xx, y) == pytest.approx(base, rel=1e-12)
+        assert m(torch.from_numpy(xx), torch.from_numpy(y)) == pytest.approx(base, rel=1e-12)
+        assert m_svd(xx, y) == pytest.approx(base, rel=1e-12)
+        assert np.allclose(standardize(xx), standardize(x), rtol=1e-12, atol=1e-12)
+    flat = x.copy()
+    flat[:, 3] = 1e-300 * (1.0 + 1e-15 * rng.normal(size=30))  # spread below rounding
+    with pytest.raises(repscope.DegenerateInputError, match=r"column\(s\) \[3\]"):
+        m(flat, y)

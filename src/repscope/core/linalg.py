@@ -19,6 +19,8 @@ __all__ = [
     "GRAM_SVD_RTOL",
     "MIXED_SVD_RTOL",
     "rank_tol",
+    "snap",
+    "SNAP_BITS",
     "MIXED_BLOCK",
     "FROBENIUS_MIXED_BLOCK",
     "is_low_precision",
@@ -94,6 +96,43 @@ def centred_rank_at_most_one(x: Array, eps: float | None = None) -> bool:
         resid += float(xp.sum(r * r))
     tol = 4.0 * eps + 4.0 * (n + d) * 2.220446049250313e-16  # input rounding + this sum's
     return math.sqrt(resid) <= tol * math.sqrt(total)
+
+
+#: bits below the binade of the scale that :func:`snap` keeps: values closer than
+#: 2⁻⁴⁰ ≈ 9e-13 of that scale tie.  The rounding noise of a distance computed in
+#: float64 from d features is ~√d·ε ≈ 2e-15 of the scale for d = 100, a five
+#: hundredth of this grid, so exactly tied distances (duplicates, discrete data)
+#: stay tied however the data were scaled or rounded (up to that chance of
+#: straddling a grid point), while distances the data resolve stay distinct.
+SNAP_BITS = 40
+
+
+def snap(a: Array, unit: Any, bits: int = SNAP_BITS) -> Array:
+    """``a`` rounded to multiples of ``2^(e − bits)``, e the binary exponent of ``unit``.
+
+    ``unit`` (a scalar, or an array broadcasting against ``a``, e.g. one scale per
+    row) is the size of the values' rounding reference (their largest possible
+    value).  The grid is a power of two, so snapping commutes with scaling the
+    data by powers of two; ties up to rounding become exact ties (a relative
+    tolerance, independent of the data's scale).  NumPy arrays are rounded in
+    place (and returned); torch tensors get the rounded values with the
+    gradient of the identity (a straight-through rounding).
+    """
+    if is_torch(a):
+        import torch
+
+        u = torch.as_tensor(unit, dtype=a.dtype, device=a.device).detach()
+        _, e = torch.frexp(u)
+        w = torch.ldexp(torch.ones_like(u), e - bits)
+        return a + (torch.round(a.detach() / w) * w - a.detach())
+    import numpy as np
+
+    _, e = np.frexp(np.asarray(unit, dtype=np.float64))
+    w = np.ldexp(1.0, e - bits)
+    a /= w
+    np.rint(a, out=a)
+    a *= w
+    return a
 
 
 def rank_tol(eigvals: Array, size: int) -> Any:

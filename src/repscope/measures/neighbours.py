@@ -117,6 +117,7 @@ class KNNJaccard(_PairwiseKNN):
         backend="numpy",
         params=dict(_PARAMS),
         variants=({}, {"metric": "cosine"}, {"k": 3}),
+        version=2,
         **NEIGHBOURS.fields(),
     )
 
@@ -155,6 +156,7 @@ class MutualKNN(_PairwiseKNN):
         reference="Huh et al., The Platonic Representation Hypothesis, ICML 2024",
         backend="numpy",
         params=dict(_PARAMS),
+        version=2,
         **NEIGHBOURS.fields(),
     )
 
@@ -200,6 +202,7 @@ class CycleKNN(_PairwiseKNN):
         params=dict(_PARAMS),
         identity_value=float("nan"),
         variants=({}, {"k": 3}),
+        version=2,
         **NEIGHBOURS.fields(),
     )
 
@@ -246,6 +249,7 @@ class RankSimilarity(_PairwiseKNN):
         "IEEE TKDE 2020/2022; Klabunde et al., ACM Computing Surveys 2025",
         backend="numpy",
         params=dict(_PARAMS),
+        version=2,
         **NEIGHBOURS.fields(),
     )
 
@@ -312,6 +316,7 @@ class SecondOrderCosine(_PairwiseKNN):
         backend="numpy",
         params=dict(_PARAMS),
         variants=({}, {"metric": "cosine"}),
+        version=2,
         **NEIGHBOURS.fields(),
     )
 
@@ -378,6 +383,7 @@ class CKNNA(_PairwiseKNN):
         reference="Huh et al., The Platonic Representation Hypothesis, ICML 2024",
         backend="numpy",
         params=dict(_PARAMS),
+        version=2,
         **NEIGHBOURS.fields(),
     )
 
