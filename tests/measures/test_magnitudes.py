@@ -378,3 +378,56 @@ def test_m_svd_constant_columns_are_decided_relative_to_each_column() -> None:
     flat[:, 3] = 1e-300 * (1.0 + 1e-15 * rng.normal(size=30))  # spread below rounding
     with pytest.raises(repscope.DegenerateInputError, match=r"column\(s\) \[3\]"):
         m(flat, y)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_grids_at_extreme_magnitudes_equal_single_pair_calls(dtype: str) -> None:
+    """Unit scale at entry keeps the shared centred data, cross products and float32 GEMMs
+    of a grid equal to single-pair calls (to 1e-12), at any magnitude."""
+    rng = np.random.default_rng(9)
+    z = rng.normal(size=(50, 3))
+    k = 400 if dtype == "float64" else 100
+    reps = {("a", e): np.ldexp(np.tanh(z @ rng.normal(size=(3, 6))), e).astype(dtype)
+            for e in (-k, 0, k)}
+    reps |= {("b", e): np.ldexp(z @ rng.normal(size=(3, 5)) + 0.3 * rng.normal(size=(50, 5)),
+                                e).astype(dtype) for e in (-k, k)}
+    measures = ["cka", "nbs", "procrustes", "mean_cca", "linear_regression", "hsic", "rsa"]
+    table = repscope.grid(reps, measures)
+    seen = 0
+    for r in table:
+        x, y = reps[(r["model_a"], r["layer_a"])], reps[(r["model_b"], r["layer_b"])]
+        try:
+            single = _value(repscope.measure(r["measure"], **r["params"]), x, y)
+        except InputValueError:  # linear HSIC is in the data's units: refused out of range
+            assert r["measure"] == "hsic" and "outside the range" in r["error"]
+            continue
+        assert r["value"] == pytest.approx(single, rel=1e-12, abs=1e-14), r["measure"]
+        seen += 1
+    assert seen >= 6 * 6
+
+
+def test_float32_paths_at_extreme_magnitudes() -> None:
+    """float32 GEMMs run on unit-scaled data (CKA, NBS) or, in the data's units (linear HSIC),
+    only where float32 products are exact to 1e-7; elsewhere the float64 path is taken and
+    float32-GEMM statistics are refused."""
+    from repscope.engine import streaming
+
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(300, 8)).astype(np.float32)
+    y = (x[:, :5] + rng.normal(size=(300, 5))).astype(np.float32)
+    for k in (-120, -60, 60, 100):
+        xs, ys = np.ldexp(x, k), np.ldexp(y, k)  # exact in float32
+        for name in ("cka", "nbs", "procrustes"):
+            m = repscope.measure(name)
+            assert m(xs, ys) == pytest.approx(m(x, y), rel=1e-12)
+        hsic = repscope.measure("hsic")
+        want = hsic(xs.astype(np.float64), ys.astype(np.float64))
+        assert want == pytest.approx(math.ldexp(hsic(x, y), 4 * k), rel=1e-6)
+        assert hsic(xs, ys) == pytest.approx(want, rel=1e-6)
+        try:
+            mom = streaming.moments(xs, ys, measures=["cka"])
+        except InputValueError:
+            continue  # the float32 chunk products overflowed: refused as not finite
+        if mom.precision == "mixed":
+            with pytest.raises(InputValueError, match="precision='float64'"):
+                repscope.measure("cka").from_moments(mom)
