@@ -3,7 +3,8 @@
 The observations these tests pin down (measured on repscope 0.2): the percentile
 bootstrap interval excluded its own estimate on the README quick-start pair and
 on 20 of 20 independent pairs at n = 40, d = 10 for cka, nbs, procrustes,
-mean_cca, linear_regression and distance_correlation.
+mean_cca, linear_regression and distance_correlation (the bias-corrected estimator, now
+named distance_correlation_sq_unbiased).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from repscope.inference.options import CI_METHODS, DEFAULT_CI_METHOD, Stats
 from repscope.storage.results_db import COLUMNS, IDENTITY_COLUMNS, ResultsDB
 from repscope.study.spec import StudySpecError, parse_study
 
-SIX = ("cka", "nbs", "procrustes", "mean_cca", "linear_regression", "distance_correlation")
+SIX = ("cka", "nbs", "procrustes", "mean_cca", "linear_regression",
+       "distance_correlation_sq_unbiased")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -96,18 +98,19 @@ def test_small_n_intervals_hold_their_estimates(relation: str) -> None:
 
 
 def test_independent_dcor_interval_reaches_the_permutation_null() -> None:
-    """dCor of independent data: the interval covers 0 and the permutation null's centre."""
+    """Bias-corrected dCor² of independent data: the interval covers 0 and the permutation
+    null's centre."""
     rng = np.random.default_rng(3)
     hits = 0
     for seed in range(20):
         x, y = rng.normal(size=(40, 10)), rng.normal(size=(40, 10))
-        ci = quiet_ci("distance_correlation", x, y, seed=seed)
-        pt = inference.permutation_test("distance_correlation", x, y, 100, seed=seed)
+        ci = quiet_ci("distance_correlation_sq_unbiased", x, y, seed=seed)
+        pt = inference.permutation_test("distance_correlation_sq_unbiased", x, y, 100, seed=seed)
         lo, hi = ci.confidence_interval
         assert lo <= ci.estimate <= hi
         hits += lo <= 0.0 <= hi and lo <= pt.null_mean <= hi
     assert hits >= 18
-    pct = quiet_ci("distance_correlation", x, y, seed=0, method="percentile")
+    pct = quiet_ci("distance_correlation_sq_unbiased", x, y, seed=0, method="percentile")
     assert pct.confidence_interval.low > pt.null_mean  # what the default no longer does
 
 
@@ -225,7 +228,8 @@ def test_neighbourhood_measures_keep_their_value_as_estimate() -> None:
 
 
 def test_too_few_samples_for_the_jackknife() -> None:
-    x = np.random.default_rng(0).normal(size=(5, 2))
+    # cka needs 3 samples; n = 4 in 4 groups leaves 2 when a pair of groups is dropped
+    x = np.random.default_rng(0).normal(size=(4, 2))
     with pytest.raises(RepscopeError, match="too few for the jackknife"):
         inference.bootstrap_ci("cka", x, x + 1.0, 10, seed=0)
     with pytest.raises(InvalidParameterError):

@@ -11,6 +11,12 @@
 * the triangle inequality for metrics;
 * NumPy and torch inputs agree, and torch stays torch for array-API measures;
 * float32/float16 inputs give the float64 answer on the same values;
+* extreme magnitudes: a scale-invariant measure gives its ×1 value for inputs
+  scaled by powers of two across the float64 range (2^±500, within
+  1e-9·max(1, |v|)) and by powers of ten (the same, or one flipped tie,
+  :meth:`Measure.tie_resolution`), or raises a repscope error; any other
+  measure raises outside its ``magnitude_range`` and, where it is homogeneous
+  (``m(2X, 2Y) = 2^p m(X, Y)``), keeps that law up to the edges of the range;
 * every bad input raises the right :class:`repscope.RepscopeError`;
 * repeated calls are deterministic.
 
@@ -273,6 +279,101 @@ def _check_low_precision(m: Measure, rng: np.random.Generator) -> None:
     assert _close(c, d, rtol=1e-6, atol=1e-8), f"float16 input gave {d}, float64 answer {c}"
 
 
+#: exact powers of two ``(kx, ky)`` applied to ``(X, Y)`` by the magnitude check
+POW2_SCALES = ((-500, -500), (500, 500), (-200, 300), (300, -200), (60, 60), (-60, -60))
+#: powers of ten ``(ex, ey)`` (inexact scalings: rounding, and ties may flip)
+POW10_SCALES = ((-300, -300), (-100, -100), (-15, -15), (80, 80), (200, 200), (300, -250))
+
+_MAGNITUDE_TOL = 1e-9
+
+
+def _scaled_value(m: Measure, x: np.ndarray, y: np.ndarray, strict: bool = False
+                  ) -> float | None:
+    """``m(x, y)``, finite and in range; None when it raises a repscope error (allowed at
+    extreme scales unless ``strict``)."""
+    try:
+        v = _value(m, x, y)
+    except RepscopeError:
+        if strict:
+            raise
+        return None
+    lo, hi = m.info.value_range
+    assert math.isfinite(v) and lo - 1e-9 <= v <= hi + 1e-9, (
+        f"value {v} at max |X| = {np.max(np.abs(x)):.3g}, max |Y| = {np.max(np.abs(y)):.3g} "
+        f"is not finite or outside [{lo}, {hi}]"
+    )
+    return v
+
+
+def _check_magnitudes(m: Measure, rng: np.random.Generator) -> None:
+    x, y = example_pair(m, rng)
+    if Invariance.ISOTROPIC_SCALING in m.invariances:
+        base = _value(m, x, y)
+        tol = _MAGNITUDE_TOL * max(1.0, abs(base))
+        for kx, ky in POW2_SCALES:
+            v = _scaled_value(m, np.ldexp(x, kx), np.ldexp(y, ky))
+            assert v is None or abs(v - base) <= tol, (
+                f"declared invariant to isotropic scaling, but X·2^{kx}, Y·2^{ky} gives {v} "
+                f"instead of {base}"
+            )
+        flip = max(tol, m.tie_resolution(x.shape[0]) * (1 + 1e-9))
+        for ex, ey in POW10_SCALES:
+            v = _scaled_value(m, x * 10.0**ex, y * 10.0**ey)
+            assert v is None or abs(v - base) <= flip, (
+                f"declared invariant to isotropic scaling, but X·1e{ex}, Y·1e{ey} gives {v} "
+                f"instead of {base} (allowed: {flip:.3g})"
+            )
+        return
+    _check_magnitude_range(m, x, y)
+
+
+def _check_magnitude_range(m: Measure, x: np.ndarray, y: np.ndarray) -> None:
+    """Not scale invariant: refused outside ``magnitude_range``, homogeneity kept inside."""
+    lo, hi = m.info.magnitude_range
+    mx, my = float(np.max(np.abs(x))), float(np.max(np.abs(y)))
+    big, small = max(mx, my), min(mx, my)
+    if math.isfinite(hi) and hi * 4 / big < 2.0**1000:
+        k = math.ceil(math.log2(hi / big)) + 2
+        _expect(InputValueError, lambda: m(np.ldexp(x, k), np.ldexp(y, k)),
+                f"inputs scaled to 4x the top of magnitude_range {m.info.magnitude_range}")
+    if lo / small > 2.0**-1000:
+        k = math.floor(math.log2(lo / small)) - 2
+        _expect(InputValueError, lambda: m(np.ldexp(x, k), np.ldexp(y, k)),
+                f"inputs scaled to 1/4 of the bottom of magnitude_range {m.info.magnitude_range}")
+    v1 = _value(m, x, y)
+    edges = [math.floor(math.log2(hi / big)) if math.isfinite(hi) else 200,
+             math.ceil(math.log2(lo / small)) if lo > 0 else -200]
+    power = _homogeneity(m, x, y, v1)
+    for k in edges:
+        k = max(-1000, min(1000, k))
+        try:
+            v = _scaled_value(m, np.ldexp(x, k), np.ldexp(y, k), strict=True)
+        except RepscopeError as e:
+            raise AssertionError(
+                f"inputs scaled by 2^{k}, inside magnitude_range {m.info.magnitude_range}, "
+                f"raised {type(e).__name__}: {e}"
+            ) from e
+        if power is None:
+            continue
+        want = math.ldexp(v1, k * power)
+        assert abs(v - want) <= _MAGNITUDE_TOL * abs(want), (
+            f"m(2X, 2Y) = 2^{power}·m(X, Y), but at X, Y·2^{k} (inside magnitude_range) the "
+            f"value is {v} instead of {want}: overflow or underflow"
+        )
+
+
+def _homogeneity(m: Measure, x: np.ndarray, y: np.ndarray, v1: float) -> int | None:
+    """``p`` with ``m(2ʲX, 2ʲY) = 2^{jp} m(X, Y)`` for j = 1, 2 (up to rounding), or None."""
+    if v1 == 0.0:
+        return None
+    v2, v4 = _value(m, 2.0 * x, 2.0 * y), _value(m, 4.0 * x, 4.0 * y)
+    if not v2 / v1 > 0:
+        return None
+    p = round(math.log2(v2 / v1))
+    ok = all(abs(v - math.ldexp(v1, j * p)) <= 1e-12 * abs(v) for j, v in ((1, v2), (2, v4)))
+    return p if ok else None
+
+
 def _expect(exc: type[RepscopeError], fn: Callable[[], Any], what: str) -> None:
     try:
         with warnings.catch_warnings():
@@ -301,8 +402,8 @@ def _check_bad_inputs(m: Measure, rng: np.random.Generator) -> None:
     _expect(InputShapeError, lambda: m(np.zeros((0, x.shape[1])), y[:0]), "empty input")
     _expect(InputShapeError, lambda: m(x[:, 0], y), "1-D input")
     _expect(InputShapeError, lambda: m(x[:, :, None], y), "3-D input")
-    if m.info.min_samples > 1:
-        k = m.info.min_samples - 1
+    if m.min_samples > 1:
+        k = m.min_samples - 1
         _expect(InsufficientSamplesError, lambda: m(x[:k], y[:k]), f"{k} samples")
     if m.requires_variance:
         const = np.ones_like(x) * 3.0
@@ -324,6 +425,7 @@ ALL_CHECKS: dict[str, Callable[[Measure, np.random.Generator], None]] = {
     "triangle": _check_triangle,
     "backends": _check_backends,
     "low_precision": _check_low_precision,
+    "magnitudes": _check_magnitudes,
     "bad_inputs": _check_bad_inputs,
     "determinism": _check_determinism,
 }

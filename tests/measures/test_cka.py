@@ -276,13 +276,24 @@ def test_torch_result_stays_torch(rng):
 
 # ------------------------------------------------------------- preparation
 def test_cka_and_hsic_share_prepared_representations(rng):
+    """Scale-invariant kernel measures share unit-scaled inputs; linear HSIC (in the data's
+    units) shares only with itself, whatever the estimator."""
     x, y = _pair(rng, 20, 3, 3)
-    cka, hsic = repscope.measure("cka"), repscope.measure("hsic", debiased=True)
-    rbf = repscope.measure("cka", kernel="rbf", sigma=1.0)
-    assert cka.prepare_key() == hsic.prepare_key() == rbf.prepare_key()
+    cka, hsic_rbf = repscope.measure("cka"), repscope.measure("hsic", kernel="rbf")
+    rbf = repscope.measure("cka", kernel="rbf", sigma=1.0, debiased=True)
+    assert cka.prepare_key() == hsic_rbf.prepare_key() == rbf.prepare_key()
     px, py = cka.prepare(x), cka.prepare(y)
-    for m in (cka, hsic, rbf):
+    for m in (cka, hsic_rbf, rbf):
         assert float(m.compare_prepared(px, py)) == pytest.approx(m(x, y), rel=1e-12)
+    hsic, hsic_u = repscope.measure("hsic"), repscope.measure("hsic", debiased=True)
+    assert hsic.prepare_key() == hsic_u.prepare_key() != cka.prepare_key()
+    px, py = hsic.prepare(x), hsic.prepare(y)
+    for m in (hsic, hsic_u):
+        assert float(m.compare_prepared(px, py)) == pytest.approx(m(x, y), rel=1e-12)
+    # the unbiased estimator's minimum n holds also on objects prepared by the biased one
+    small = cka.prepare(x[:3]), cka.prepare(y[:3])
+    with pytest.raises(InsufficientSamplesError, match="at least 4"):
+        rbf.compare_prepared(*small)
 
 
 # ------------------------------------------------------------------ errors

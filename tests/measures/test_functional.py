@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
@@ -162,12 +163,63 @@ def test_invalid_probabilities() -> None:
 
 
 def test_shared_prepared_outputs(rng: np.random.Generator) -> None:
-    """Measures with equal prepare keys can reuse each other's prepared outputs."""
+    """Measures with equal prepare keys can reuse each other's prepared outputs.
+
+    Jensen-Shannon depends on the logits' scale (the softmax temperature), so it
+    does not share the unit-scaled outputs of the arg-max measures.
+    """
     x, y = rng.normal(size=(12, 3)), rng.normal(size=(12, 3))
     hard, soft = repscope.measure("disagreement"), repscope.measure("jensen_shannon")
-    assert hard.prepare_key() == soft.prepare_key()
+    kappa = repscope.measure("cohen_kappa")
+    assert hard.prepare_key() == kappa.prepare_key() != soft.prepare_key()
     px, py = hard.prepare(x, "X"), hard.prepare(y, "Y")
-    assert float(soft.compare_prepared(px, py)) == pytest.approx(soft(x, y))
+    assert float(kappa.compare_prepared(px, py)) == kappa(x, y)
+    sx, sy = soft.prepare(x, "X"), soft.prepare(y, "Y")
+    assert float(soft.compare_prepared(sx, sy)) == pytest.approx(soft(x, y), rel=1e-15)
     labelled = repscope.measure("accuracy_difference", labels=rng.integers(0, 3, size=12))
     assert labelled.prepare_key() == hard.prepare_key()  # labels are not part of the key
     assert float(labelled.compare_prepared(px, py)) == labelled(x, y)
+
+
+# ------------------------------------------------- 1-D vectors of predicted labels
+HARD = ["disagreement", "cohen_kappa", "accuracy_difference", "error_consistency"]
+
+
+@pytest.mark.parametrize("name", HARD)
+def test_label_vectors_stand_for_outputs(name: str, rng: np.random.Generator) -> None:
+    """Issue 14: disagreement and cohen_kappa refused 1-D predicted labels."""
+    n, c = 30, 4
+    a, b = rng.integers(0, c, size=n), rng.integers(0, c, size=n)
+    truth = rng.integers(0, c, size=n)
+    m = repscope.measure(name, **({"labels": truth} if name in ("accuracy_difference",
+                                                                "error_consistency") else {}))
+    logits_a = np.eye(c)[a] * 3.0 + 0.1 * rng.random((n, c))  # arg-max is a
+    logits_b = np.eye(c)[b] * 2.0
+    want = m(logits_a, logits_b)
+    assert m(a, b) == want
+    assert m(a, logits_b) == m(logits_a, b) == want
+    assert m(a.astype(np.float32), b.astype(np.uint8)) == want
+    assert m(torch.from_numpy(a), torch.from_numpy(b)) == want
+    assert m(list(a), list(b)) == want
+    row = repscope.compare(a, b, [m])[0]
+    assert row["value"] == want and row["error"] is None
+
+
+def test_label_vector_errors(rng: np.random.Generator) -> None:
+    a = rng.integers(0, 3, size=10)
+    with pytest.raises(InputShapeError, match="not a vector of integer class labels"):
+        repscope.measure("disagreement")(a + 0.5, a)
+    with pytest.raises(InputValueError, match="labels must be >= 0"):
+        repscope.measure("cohen_kappa")(a - 5, a)
+    with pytest.raises(InputShapeError, match="compares soft outputs"):
+        repscope.measure("jensen_shannon")(a, a)
+    with pytest.raises(InputShapeError, match="same number of samples"):
+        repscope.measure("disagreement")(a, a[:-1])
+    with pytest.raises(InputShapeError, match="same number of samples"):
+        repscope.compare(a, a[:-1], ["disagreement"])
+    with pytest.raises(InputValueError, match="NaN"):
+        repscope.measure("disagreement")(np.array([0.0, np.nan, 1.0]), np.array([0, 1, 1]))
+    with pytest.raises(repscope.InsufficientSamplesError, match="chance is 1"):
+        repscope.measure("cohen_kappa")(a[:1], a[:1])
+    with pytest.raises(InputShapeError, match="2-D"):  # other measures still need (n, d)
+        repscope.compare(a, a, ["disagreement", "cka"])

@@ -1,5 +1,5 @@
-"""RSM-based measures against independent formulas: distance correlation, eigenspace
-overlap, GULP, RSM norm difference, Riemannian distance."""
+"""RSM-based measures against independent formulas: eigenspace overlap, GULP, RSM norm
+difference, Riemannian distance (distance correlation: ``test_dcor.py``)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ import scipy.linalg
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.spatial.distance import cdist
 
 import repscope
 from repscope.core.errors import (
     DegeneracyWarning,
     DegenerateInputError,
-    InsufficientSamplesError,
     InvalidParameterError,
 )
 from repscope.measures.rsm import gram_difference_norm
@@ -39,97 +37,6 @@ def _gradcheck(name: str, n: int = 7, dx: int = 3, dy: int = 2, **params) -> boo
     y = torch.randn(n, dy, dtype=torch.float64, generator=g, requires_grad=True)
     m = repscope.measure(name, **params)
     return torch.autograd.gradcheck(lambda a, b: m.compute(a, b), (x, y))
-
-
-# =================================================================== dCor
-def dcor_u_loops(x: np.ndarray, y: np.ndarray) -> float:
-    """Bias-corrected distance correlation with explicit O(n^2) loops (Székely & Rizzo 2014)."""
-    n = len(x)
-
-    def u_centred(z: np.ndarray) -> list[list[float]]:
-        a = [[float(np.sqrt(np.sum((z[i] - z[j]) ** 2))) for j in range(n)] for i in range(n)]
-        row = [sum(a[i][j] for j in range(n)) for i in range(n)]
-        tot = sum(row)
-        return [
-            [
-                0.0
-                if i == j
-                else a[i][j] - row[i] / (n - 2) - row[j] / (n - 2) + tot / ((n - 1) * (n - 2))
-                for j in range(n)
-            ]
-            for i in range(n)
-        ]
-
-    def inner(a: list[list[float]], b: list[list[float]]) -> float:
-        s = 0.0
-        for i in range(n):
-            for j in range(n):
-                if i != j:
-                    s += a[i][j] * b[i][j]
-        return s / (n * (n - 3))
-
-    a, b = u_centred(x), u_centred(y)
-    return inner(a, b) / np.sqrt(inner(a, a) * inner(b, b))
-
-
-def dcor_v_statistic(x: np.ndarray, y: np.ndarray) -> float:
-    """The biased V-statistic dCor of Székely, Rizzo & Bakirov (2007)."""
-    a, b = cdist(x, x), cdist(y, y)
-    a = a - a.mean(0) - a.mean(1)[:, None] + a.mean()
-    b = b - b.mean(0) - b.mean(1)[:, None] + b.mean()
-    return float(np.sqrt((a * b).mean() / np.sqrt((a * a).mean() * (b * b).mean())))
-
-
-@pytest.mark.parametrize("shape", [(6, 2, 3), (9, 4, 1)])
-def test_dcor_matches_explicit_double_loop(rng, shape):
-    x, y = _pair(rng, *shape)
-    m = repscope.measure("distance_correlation")
-    ref = dcor_u_loops(x, y)
-    assert m(x, y) == pytest.approx(ref, rel=1e-10)
-    assert m(torch.from_numpy(x), torch.from_numpy(y)) == pytest.approx(ref, rel=1e-10)
-
-
-def test_dcor_identity_and_invariances(rng):
-    x = rng.normal(size=(15, 4))
-    m = repscope.measure("distance_correlation")
-    assert m(x, x) == pytest.approx(1.0, abs=1e-12)
-    assert m(x, 3.0 * x @ _orthogonal(4, rng) - 2.0) == pytest.approx(1.0, abs=1e-12)
-
-
-def test_dcor_detects_nonlinear_dependence(rng):
-    x = rng.normal(size=(200, 1))
-    y = x**2  # Pearson correlation ~ 0, but fully dependent
-    assert abs(np.corrcoef(x[:, 0], y[:, 0])[0, 1]) < 0.2
-    assert repscope.measure("distance_correlation")(x, y) > 0.2
-
-
-def test_dcor_is_unbiased_in_high_dimension():
-    """Why the U-statistic: the V-statistic dCor tends to 1 for independent wide data."""
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(40, 300)), rng.normal(size=(40, 300))
-    assert dcor_v_statistic(x, y) > 0.9
-    assert abs(repscope.measure("distance_correlation")(x, y)) < 0.1
-
-
-def test_dcor_equidistant_points_raise():
-    with pytest.raises(DegenerateInputError, match="equidistant"):
-        repscope.measure("distance_correlation")(np.eye(5), np.arange(10.0).reshape(5, 2))
-
-
-def test_dcor_needs_four_samples(rng):
-    x = rng.normal(size=(3, 2))
-    with pytest.raises(InsufficientSamplesError):
-        repscope.measure("distance_correlation")(x, x)
-
-
-def test_dcor_gradients_finite_with_duplicate_rows():
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(8, 3, dtype=torch.float64, generator=g)
-    x = torch.cat([x, x[:2]]).requires_grad_(True)  # two duplicated samples
-    y = torch.randn(10, 2, dtype=torch.float64, generator=g)
-    repscope.measure("distance_correlation").compute(x, y).backward()
-    assert torch.isfinite(x.grad).all()
-    assert _gradcheck("distance_correlation")
 
 
 # ===================================================== eigenspace overlap

@@ -46,6 +46,15 @@ class NonFiniteResultError(RepscopeError):
     """A computation produced NaN or Inf; repscope raises instead of returning it."""
 
 
+class NumericalError(RepscopeError):
+    """A numerical routine failed inside a measure (e.g. an eigensolver did not converge).
+
+    Raised in place of the library's own exception (NumPy's ``LinAlgError``, a
+    SciPy ``ValueError``, ...), which is kept as ``__cause__``; the message
+    names the measure and the cause.
+    """
+
+
 class RepscopeWarning(UserWarning):
     """Base class of repscope warnings."""
 

@@ -10,6 +10,7 @@ from repscope.core.arrays import Array, is_torch, namespace
 __all__ = [
     "center",
     "centered_gram",
+    "centred_rank_at_most_one",
     "psd_eigh",
     "range_basis",
     "psd_power",
@@ -18,6 +19,8 @@ __all__ = [
     "GRAM_SVD_RTOL",
     "MIXED_SVD_RTOL",
     "rank_tol",
+    "snap",
+    "SNAP_BITS",
     "MIXED_BLOCK",
     "FROBENIUS_MIXED_BLOCK",
     "is_low_precision",
@@ -42,6 +45,94 @@ def centered_gram(x: Array) -> Array:
     """``X̃ X̃ᵀ`` for column-centred ``X``: the linear-kernel Gram matrix (n × n)."""
     xc = center(x)
     return xc @ xc.T
+
+
+#: rows per block of :func:`centred_rank_at_most_one` (bounds its temporaries)
+_RANK_BLOCK = 8192
+
+
+def centred_rank_at_most_one(x: Array, eps: float | None = None) -> bool:
+    """Whether the column-centred rows of ``x`` span at most one direction (rank <= 1).
+
+    Every centred row is projected on the longest one, ``v``; the rank is at
+    most 1 when the residuals ``x̃ᵢ − (⟨x̃ᵢ, v⟩/‖v‖²) v`` vanish up to the rounding
+    of the input and of this computation: ``‖R‖_F <= (4ε + 4(n + d)ε₆₄) ‖X‖_F``
+    (the uncentred norm, so that the rounding of a large common offset counts
+    as rounding), with ε the machine epsilon of the data's precision (``eps``;
+    default: that of ``x``'s dtype) and ε₆₄ that of float64.
+    A relative rule, independent of the data's scale (the data are brought to
+    unit scale first).  O(n d) time, O(block · d) memory; the answer is a
+    Python bool (no autograd graph).
+    """
+    from repscope.core.validation import input_epsilon, unit_scale
+
+    xp = namespace(x)
+    if is_torch(x):
+        x = x.detach()
+    n, d = int(x.shape[0]), int(x.shape[1])
+    if n <= 2 or d == 1:
+        return True
+    eps = input_epsilon(x) if eps is None else eps
+    x, _ = unit_scale(x)
+    def blocks() -> Any:  # float64 row blocks (a view of float64 input, a cast otherwise)
+        return (_as64(x[s : s + _RANK_BLOCK]) for s in range(0, n, _RANK_BLOCK))
+
+    mu = sum(xp.sum(b, axis=0) for b in blocks()) / n
+    best, v, total = -1.0, None, 0.0
+    for xb in blocks():
+        xc = xb - mu
+        norms = xp.sum(xc * xc, axis=1)
+        i = int(xp.argmax(norms))
+        if float(norms[i]) > best:
+            best, v = float(norms[i]), xc[i]
+        total += float(xp.sum(xb * xb))
+    if best <= 0.0:
+        return True
+    resid = 0.0
+    for xb in blocks():
+        xc = xb - mu
+        coef = (xc @ v) / best
+        r = xc - coef[:, None] * v[None, :]
+        resid += float(xp.sum(r * r))
+    tol = 4.0 * eps + 4.0 * (n + d) * 2.220446049250313e-16  # input rounding + this sum's
+    return math.sqrt(resid) <= tol * math.sqrt(total)
+
+
+#: bits below the binade of the scale that :func:`snap` keeps: values closer than
+#: 2⁻⁴⁰ ≈ 9e-13 of that scale tie.  The rounding noise of a distance computed in
+#: float64 from d features is ~√d·ε ≈ 2e-15 of the scale for d = 100, a five
+#: hundredth of this grid, so exactly tied distances (duplicates, discrete data)
+#: stay tied however the data were scaled or rounded (up to that chance of
+#: straddling a grid point), while distances the data resolve stay distinct.
+SNAP_BITS = 40
+
+
+def snap(a: Array, unit: Any, bits: int = SNAP_BITS) -> Array:
+    """``a`` rounded to multiples of ``2^(e − bits)``, e the binary exponent of ``unit``.
+
+    ``unit`` (a scalar, or an array broadcasting against ``a``, e.g. one scale per
+    row) is the size of the values' rounding reference (their largest possible
+    value).  The grid is a power of two, so snapping commutes with scaling the
+    data by powers of two; ties up to rounding become exact ties (a relative
+    tolerance, independent of the data's scale).  NumPy arrays are rounded in
+    place (and returned); torch tensors get the rounded values with the
+    gradient of the identity (a straight-through rounding).
+    """
+    if is_torch(a):
+        import torch
+
+        u = torch.as_tensor(unit, dtype=a.dtype, device=a.device).detach()
+        _, e = torch.frexp(u)
+        w = torch.ldexp(torch.ones_like(u), e - bits)
+        return a + (torch.round(a.detach() / w) * w - a.detach())
+    import numpy as np
+
+    _, e = np.frexp(np.asarray(unit, dtype=np.float64))
+    w = np.ldexp(1.0, e - bits)
+    a /= w
+    np.rint(a, out=a)
+    a *= w
+    return a
 
 
 def rank_tol(eigvals: Array, size: int) -> Any:

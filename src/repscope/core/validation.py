@@ -6,6 +6,7 @@ message that names the offending argument and what was expected.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -21,12 +22,31 @@ from repscope.core.errors import (
 )
 
 __all__ = [
+    "CONSTANT_RTOL",
+    "FLOAT32_NORMAL_RANGE",
     "as_representation",
+    "check_magnitude",
     "check_pair",
     "check_not_constant",
+    "constant_columns",
     "flatten_tokens",
+    "input_epsilon",
+    "max_abs",
+    "unit_scale",
     "warn_degenerate",
 ]
+
+#: the normal range of float32, ``[2⁻¹²⁶, 2¹²⁸]``: the default range of the largest
+#: magnitude that measures *without* isotropic-scaling invariance accept (any float32
+#: representation that is not subnormal), so that their products of up to four
+#: entries stay far inside the float64 range
+FLOAT32_NORMAL_RANGE: tuple[float, float] = (2.0**-126, 2.0**128)
+
+#: a column is constant when its standard deviation is at most this fraction of its
+#: largest magnitude: the spread of a column of equal values after centring is the
+#: rounding error of its mean (≲ log₂(n)·ε relative), far below it, while any spread
+#: the data resolve (≥ ε relative to the column's values) lies above it
+CONSTANT_RTOL = 1e-13
 
 
 def _coerce(x: Any, name: str) -> Array:
@@ -191,6 +211,88 @@ def check_not_constant(x: Array, name: str, measure: str) -> None:
             f"{name} is constant across samples (all rows identical); {measure} is undefined "
             "for a representation without variance"
         )
+
+
+def input_epsilon(x: Any) -> float:
+    """Machine epsilon of ``x``'s floating dtype (float16, bfloat16, float32, float64 of
+    NumPy or torch); that of float64 for integers and other inputs (exact values)."""
+    if is_torch(x):
+        dt = x.dtype
+        return float(_torch_finfo(dt).eps) if dt.is_floating_point else float(np.finfo(float).eps)
+    dt = getattr(x, "dtype", None)
+    if dt is not None and np.dtype(dt).kind == "f":
+        return float(np.finfo(dt).eps)
+    return float(np.finfo(np.float64).eps)
+
+
+def _torch_finfo(dt: Any) -> Any:
+    import torch
+
+    return torch.finfo(dt)
+
+
+def max_abs(x: Array) -> float:
+    """The largest magnitude of the entries of ``x`` (a Python float; no autograd graph)."""
+    if is_torch(x):
+        return float(x.detach().abs().max().item()) if x.numel() else 0.0
+    return float(np.max(np.abs(x))) if x.size else 0.0
+
+
+def unit_scale(x: Array) -> tuple[Array, int]:
+    """``(x · 2⁻ᵉ, e)`` with the largest magnitude of the result in [1/2, 1).
+
+    Multiplying by a power of two is exact (unless an entry becomes subnormal,
+    i.e. lies more than 2⁻¹⁰²² below the largest one), so a scale-invariant
+    measure computed on the result gives the same value, bit for bit, for
+    ``x`` and for ``x · 2ᵏ`` at any k that keeps the input finite — its
+    products and sums then never overflow or underflow.  ``e = 0`` (and ``x``
+    itself, no copy) when the largest magnitude is already in [1/2, 1) or
+    ``x`` is all zero.  Works for float64 and float32 arrays of NumPy and
+    torch (the factor is applied in two steps when one power of two is not
+    representable in the array's dtype); autograd graphs are kept.
+    """
+    m = max_abs(x)
+    if m == 0.0 or not math.isfinite(m):
+        return x, 0
+    e = math.frexp(m)[1]
+    if e == 0:
+        return x, 0
+    limit = 1000 if str(x.dtype).endswith("float64") else 120
+    k = -e
+    steps = [k] if abs(k) <= limit else [k // 2, k - k // 2]
+    out = x * (2.0 ** steps[0])
+    for step in steps[1:]:
+        out = out * (2.0**step)
+    return out, e
+
+
+def check_magnitude(
+    x: Array, name: str, measure: str, accepted: tuple[float, float]
+) -> None:
+    """Raise :class:`InputValueError` when the largest magnitude of ``x`` lies outside
+    ``accepted`` (an all-zero ``x`` passes: it has no magnitude to misrepresent).
+
+    Used for measures that are not invariant to isotropic scaling: their value
+    is in the units of the data, so they cannot normalise it away, and they
+    accept only the range in which their products stay representable.
+    """
+    lo, hi = accepted
+    m = max_abs(x)
+    if m == 0.0 or lo <= m <= hi:
+        return
+    raise InputValueError(
+        f"{name}'s largest magnitude {m:.3g} is outside the range [{lo:.3g}, {hi:.3g}] that "
+        f"{measure} accepts: its value is in the units of the data, and beyond that range "
+        "its products overflow or underflow in float64; rescale the inputs (both by the same "
+        "factor) or use a scale-invariant measure"
+    )
+
+
+def constant_columns(sd: Array, col_max: Array) -> Array:
+    """Boolean mask of the columns whose standard deviation ``sd`` is at most
+    :data:`CONSTANT_RTOL` times their largest magnitude ``col_max`` (a relative
+    rule: it does not depend on the data's scale; all-zero columns are constant)."""
+    return sd <= CONSTANT_RTOL * col_max
 
 
 def warn_degenerate(message: str, stacklevel: int = 3) -> None:

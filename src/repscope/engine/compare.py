@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from repscope.core.arrays import to_float
-from repscope.core.errors import InvalidParameterError, RepscopeError
+from repscope.core.errors import InputShapeError, InvalidParameterError, RepscopeError
 from repscope.core.progress import progress_bar
-from repscope.core.validation import check_pair
+from repscope.core.validation import as_representation, check_pair
 from repscope.core.warning_capture import capture_warnings
 from repscope.engine.table import RESULT_COLUMNS, ResultTable
 from repscope.inference.bootstrap import bootstrap_ci_prepared
@@ -213,6 +213,12 @@ def add_chance(m: Measure, row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _label_vectors(X: Any, Y: Any, ms: Sequence[Measure]) -> bool:
+    """Whether X or Y is a 1-D vector and every measure accepts predicted labels."""
+    one_d = any(getattr(a, "ndim", None) == 1 for a in (X, Y))
+    return one_d and all(getattr(m, "accepts_labels", False) for m in ms)
+
+
 def check_on_error(on_error: str) -> None:
     if on_error not in ("record", "raise"):
         raise InvalidParameterError(f"on_error must be 'record' or 'raise', got {on_error!r}")
@@ -260,8 +266,17 @@ def compare(
         :meth:`ResultTable.adjust_pvalues`).
     """
     check_on_error(on_error)
-    check_pair(X, Y, min_samples=1, cast=False)
     ms = resolve_measures(measures)
+    if _label_vectors(X, Y, ms):  # predicted labels for measures of predictions
+        x = as_representation(X, "X", ndim=int(np.ndim(X)), cast=False)
+        y = as_representation(Y, "Y", ndim=int(np.ndim(Y)), cast=False)
+        if int(x.shape[0]) != int(y.shape[0]):
+            raise InputShapeError(
+                f"X and Y must have the same number of samples (rows), got {x.shape[0]} and "
+                f"{y.shape[0]}; rows must correspond to the same inputs"
+            )
+    else:
+        check_pair(X, Y, min_samples=1, cast=False)
     st = Stats.parse(stats).for_family(len(ms))  # the table is the family of its tests
     prepared: dict[Any, tuple[Prepared, Prepared, list[str]] | str] = {}
     rows: list[dict[str, Any]] = []

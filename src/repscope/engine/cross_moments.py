@@ -22,6 +22,9 @@ from repscope.engine.tasks import (
 from repscope.measures.base import Measure, Prepared
 from repscope.measures.moment_measure import MomentMeasure
 
+#: what a cross product's numbers depend on besides the pair (see :func:`_precision_tag`)
+Tag = tuple[int, bool]
+
 #: bytes of batched cross products kept for reuse by the other measures of a grid
 CROSS_BUDGET = 512 * 2**20
 
@@ -61,15 +64,15 @@ class CrossMoments:
 
     def __init__(self, budget: int = CROSS_BUDGET) -> None:
         self.budget = int(budget)
-        self._store: OrderedDict[tuple[RepKey, RepKey, int], Array] = OrderedDict()
-        self._derived: OrderedDict[tuple[RepKey, RepKey, int, str], Any] = OrderedDict()
+        self._store: OrderedDict[tuple[RepKey, RepKey, Tag], Array] = OrderedDict()
+        self._derived: OrderedDict[tuple[RepKey, RepKey, Tag, str], Any] = OrderedDict()
         self._derived_bytes = 0
         self._bytes = 0
         self._owner: dict[int, tuple[RepKey, Prepared]] = {}
         self._partners: dict[RepKey, list[RepKey]] = {}
         self._get: Callable[[RepKey], Any] | None = None
         self._lock = threading.RLock()
-        self._pending: dict[tuple[RepKey, RepKey, int, str], threading.Event] = {}
+        self._pending: dict[tuple[RepKey, RepKey, Tag, str], threading.Event] = {}
         self._filling: dict[RepKey, threading.Event] = {}
         self.gemms = 0
         self.pairs = 0
@@ -100,7 +103,7 @@ class CrossMoments:
         hit = self._owner.get(id(p))
         return hit[0] if hit is not None and hit[1] is p else None
 
-    def _find(self, ka: RepKey, kb: RepKey, tag: int) -> Array | None:
+    def _find(self, ka: RepKey, kb: RepKey, tag: Tag) -> Array | None:
         for k, transpose in (((ka, kb, tag), False), ((kb, ka, tag), True)):
             hit = self._store.get(k)
             if hit is not None:
@@ -108,11 +111,12 @@ class CrossMoments:
                 return hit.T if transpose else hit
         return None
 
-    def memo(self, px: Prepared, py: Prepared, precision: int, name: str,
+    def memo(self, px: Prepared, py: Prepared, precision: Tag, name: str,
              compute: Callable[[], Any]) -> Any:
         """A per-pair quantity ``name`` of ``X̃ᵀỸ`` (same for the transposed pair), computed once.
 
-        ``precision`` is 0 for float64 products, else the float32 block length.
+        ``precision`` is ``(0 for float64 products, else the float32 block length;
+        whether the measure's inputs are at unit scale)``.
         Shared across the measures of the grid like the cross products; pairs of
         unregistered prepared objects are computed directly.  Scalars are kept
         for the whole grid, arrays (least recently used first out) while they fit
@@ -238,7 +242,7 @@ class CrossMoments:
             for k, value in parts:
                 self._put((ka, k, tag), value)
 
-    def _keep(self, key: tuple[RepKey, RepKey, int, str], value: Any) -> None:
+    def _keep(self, key: tuple[RepKey, RepKey, Tag, str], value: Any) -> None:
         """Store a memoised value; evict the oldest arrays beyond :data:`MEMO_BUDGET`."""
         self._derived[key] = value
         shape = getattr(value, "shape", ())
@@ -255,7 +259,7 @@ class CrossMoments:
                 del self._derived[old]
                 self._derived_bytes -= _nbytes(dropped)
 
-    def _put(self, key: tuple[RepKey, RepKey, int], value: Array) -> None:
+    def _put(self, key: tuple[RepKey, RepKey, Tag], value: Array) -> None:
         size = _nbytes(value)
         self._store[key] = value
         self._bytes += size
@@ -265,11 +269,12 @@ class CrossMoments:
             self._bytes -= _nbytes(old)
 
 
-def _precision_tag(m: MomentMeasure, p: Prepared, mixed: bool) -> int:
-    """Key part of a cross product: 0 for float64, else the rows per float32 GEMM
-    (``min(block, n)``: products summed over different blocks round differently and
-    are not shared)."""
-    return min(int(m.mixed_block), p.n) if mixed else 0
+def _precision_tag(m: MomentMeasure, p: Prepared, mixed: bool) -> Tag:
+    """Key part of a cross product: ``(0 for float64, else the rows per float32 GEMM,
+    whether the measure brings its inputs to unit scale)``.  Products summed over
+    different blocks round differently, and products of unit-scaled data differ from
+    those in the data's units (:attr:`Measure.normalises`): neither is shared."""
+    return (min(int(m.mixed_block), p.n) if mixed else 0, m.normalises)
 
 
 def _nbytes(a: Array) -> int:

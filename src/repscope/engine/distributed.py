@@ -371,7 +371,7 @@ def _moment_route(t: Task, n: int, widths: Mapping[RepKey, int], kinds: Mapping[
     m = t.m
     return (
         isinstance(m, MomentMeasure) and m.supports_moments and not stats_for(stats, m).any
-        and n >= m.info.min_samples
+        and n >= m.min_samples
         and (not m.info.same_dim or widths[t.a] == widths[t.b])
         and kinds[t.a] in "fiu" and kinds[t.b] in "fiu"
         and not m.use_gram(n, widths[t.a], widths[t.b])

@@ -203,7 +203,7 @@ def heldout_splits(
     n = int(xa.shape[0])
     n_test = int(round(test_fraction * n))
     n_train = n - n_test
-    need = max(m.info.min_samples, 3)
+    need = max(m.min_samples, 3)
     if n_test < need or n_train < need:
         raise InvalidParameterError(
             f"{m.info.name}: a split of n={n} with test_fraction={test_fraction} leaves "

@@ -71,11 +71,11 @@ def jackknife_prepared(
     g = sizes.size
     largest = np.sort(sizes)[::-1]
     smallest_subsample = n - int(largest[0] + (largest[1] if correct else 0))
-    if g < 3 or smallest_subsample < m.info.min_samples:
+    if g < 3 or smallest_subsample < m.min_samples:
         raise InsufficientSamplesError(
             f"{m.info.name}: n={n} samples are too few for the jackknife interval (its "
             f"subsamples keep {smallest_subsample} samples; the measure needs "
-            f"{m.info.min_samples}); use more samples"
+            f"{m.min_samples}); use more samples"
         )
     names = per_sample_params(m, n)
     members = [np.flatnonzero(labels == k) for k in range(g)]

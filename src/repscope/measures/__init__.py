@@ -24,6 +24,7 @@ from repscope.measures import (  # noqa: F401  (importing a family module regist
     cca,
     cca_variants,
     cka,
+    dcor,
     functional,
     information,
     m_svd,
@@ -48,8 +49,8 @@ from repscope.measures.registry import (
 
 #: the modules whose measures are built in (registered when this package is imported)
 BUILTIN_FAMILIES: tuple[str, ...] = (
-    "alignment", "cca", "cca_variants", "cka", "functional", "information", "m_svd", "neighbours",
-    "procrustes", "regression", "rsa", "rsm", "shape", "statistics",
+    "alignment", "cca", "cca_variants", "cka", "dcor", "functional", "information", "m_svd",
+    "neighbours", "procrustes", "regression", "rsa", "rsm", "shape", "statistics",
 )
 
 __all__ = [

@@ -6,7 +6,9 @@ Conventions used by every neighbourhood measure
   ranks them by the cosine distance 1 − cos(xi, xj) (rows must be non-zero).
 * A point is never its own neighbour.
 * Ties are broken deterministically by the smaller sample index, both when
-  selecting the k nearest neighbours and when ranking.
+  selecting the k nearest neighbours and when ranking.  Distances equal up to
+  rounding (2⁻⁴⁰ of the row's scale) count as tied, so the tie-break does not
+  depend on rounding noise (e.g. of a rescaling by a power of ten).
 * Distances are computed block by block (rows ``s:e`` against all ``n``
   samples) through ‖a‖² + ‖b‖² − 2⟨a, b⟩ on column-centred data, so memory
   stays O(chunk · n) and the top k are found with :func:`numpy.argpartition`
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from repscope.core.errors import DegenerateInputError, InsufficientSamplesError
+from repscope.core.linalg import snap
 from repscope.measures.base import Measure, Prepared
 from repscope.measures.metadata import Invariance
 
@@ -74,9 +77,14 @@ def sq_distance_blocks(
     """Yield ``(s, e, D)`` with ``D[r, j] = ‖z[s + r] − z[j]‖²`` and ``D[r, s + r] = inf``.
 
     The diagonal (a point and itself) is set to ``inf`` so it is never a neighbour.
+    Row i's distances are snapped to a grid of ``2⁻⁴⁰ (‖zᵢ‖² + maxⱼ ‖zⱼ‖²)``
+    (:func:`repscope.core.linalg.snap`; the expansion's rounding noise is far
+    below it): distances equal up to rounding are exactly tied, so ties (duplicate
+    samples, discrete data) are broken by index however the data were scaled.
     """
     n = z.shape[0]
     sq = np.einsum("ij,ij->i", z, z)
+    top = float(sq.max(initial=0.0))
     step = block or _rows_per_block(n, n)
     for s in range(0, n, step):
         e = min(n, s + step)
@@ -85,6 +93,7 @@ def sq_distance_blocks(
         d += sq[None, :]
         d += sq[s:e, None]
         np.maximum(d, 0.0, out=d)
+        snap(d, (sq[s:e] + top)[:, None])
         d[np.arange(e - s), np.arange(s, e)] = np.inf
         yield s, e, d
 
@@ -255,7 +264,23 @@ class KNNMeasure(Measure):
         return self.info.invariances
 
     def prepare_key(self) -> tuple[Any, ...]:
-        return ("knn", self.params["k"], self.params["metric"])
+        return ("knn", self.params["k"], self.params["metric"], self.normalises)
+
+    @property
+    def min_samples(self) -> int:
+        """``k + 1``: every sample needs k other samples as neighbours (at least 3)."""
+        return max(self.info.min_samples, self.params["k"] + 1)
+
+    @property
+    def min_samples_reason(self) -> str:
+        if self.params["k"] + 1 <= self.info.min_samples:
+            return self.info.min_samples_reason
+        k = self.params["k"]
+        return f"k={k} nearest neighbours need k + 1 = {k + 1} samples (a sample is not its own)"
+
+    def tie_resolution(self, n: int) -> float:
+        """One flipped neighbour of one sample: ``1/(n·k)``."""
+        return 1.0 / (n * self.params["k"])
 
     def _prepare(self, p: Prepared) -> None:
         self.neighbours(p)

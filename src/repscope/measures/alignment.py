@@ -25,7 +25,7 @@ from repscope.core.arrays import Array, namespace, to_numpy
 from repscope.core.errors import DegenerateInputError, InputShapeError
 from repscope.core.validation import warn_degenerate
 from repscope.measures.base import Measure, Prepared
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import GEOMETRY, Invariance, MeasureInfo
 from repscope.measures.moment_measure import MomentMeasure
 from repscope.measures.moments import SecondMoments
 from repscope.measures.registry import register
@@ -80,7 +80,7 @@ class PermutationProcrustes(MomentMeasure):
         reference="Williams et al., NeurIPS 2021; Klabunde et al., ReSi, ICLR 2025",
         backend="numpy",
         differentiable=False,
-        min_samples=2,
+        **GEOMETRY.fields(),
         same_dim=True,
     )
 
@@ -141,7 +141,7 @@ class AlignedCosine(Measure):
         "unequal widths aligned by a partial isometry.",
         reference="Hamilton et al., ACL 2016; Klabunde et al., survey 2023",
         differentiable=True,
-        min_samples=2,
+        **GEOMETRY.fields(),
     )
 
     def _prepare(self, p: Prepared) -> None:
@@ -243,7 +243,7 @@ class HardCorrelationMatch(_CorrelationMatch):
         reference="Li et al., Convergent Learning, ICLR 2016",
         backend="numpy",
         differentiable=False,
-        min_samples=3,
+        **GEOMETRY.fields(),
     )
 
     def _match(self, corr: np.ndarray) -> float:
@@ -283,7 +283,7 @@ class SoftCorrelationMatch(_CorrelationMatch):
         reference="Li et al., Convergent Learning, ICLR 2016",
         backend="numpy",
         differentiable=False,
-        min_samples=3,
+        **GEOMETRY.fields(),
     )
 
     def _match(self, corr: np.ndarray) -> float:

@@ -16,16 +16,67 @@ the same :meth:`prepare_key` share prepared objects.
 from __future__ import annotations
 
 import math
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from repscope.core.arrays import Array, is_torch, namespace, to_float, to_numpy
-from repscope.core.errors import InputShapeError, InvalidParameterError, NonFiniteResultError
-from repscope.core.validation import as_representation, check_not_constant
+from repscope.core.errors import (
+    InputShapeError,
+    InsufficientSamplesError,
+    InvalidParameterError,
+    NonFiniteResultError,
+    NumericalError,
+    RepscopeError,
+)
+from repscope.core.linalg import centred_rank_at_most_one
+from repscope.core.validation import (
+    as_representation,
+    check_magnitude,
+    check_not_constant,
+    input_epsilon,
+    unit_scale,
+    warn_degenerate,
+)
 from repscope.measures.metadata import Invariance, MeasureInfo
 
-__all__ = ["Measure", "Prepared"]
+__all__ = ["Measure", "Prepared", "numerical_errors"]
+
+
+def _numerical_exceptions() -> tuple[type[BaseException], ...]:
+    """Exceptions of numerical libraries that a measure turns into :class:`NumericalError`.
+
+    NumPy's ``LinAlgError`` and SciPy's errors are ``ValueError``s; float errors are
+    ``ArithmeticError``s; torch's ``LinAlgError`` is a ``RuntimeError`` (added only
+    when torch is already imported: other ``RuntimeError``s, e.g. out of memory, pass).
+    """
+    out: list[type[BaseException]] = [ValueError, ArithmeticError]
+    torch = sys.modules.get("torch")
+    linalg_error = getattr(getattr(torch, "linalg", None), "LinAlgError", None)
+    if isinstance(linalg_error, type):
+        out.append(linalg_error)
+    return tuple(out)
+
+
+@contextmanager
+def numerical_errors(measure: str, stage: str) -> Iterator[None]:
+    """Re-raise an exception of a numerical library as :class:`NumericalError`.
+
+    The message names the measure, the stage (``"preparing X"``, ``"comparing"``)
+    and the cause; :class:`RepscopeError` passes unchanged.
+    """
+    try:
+        yield
+    except RepscopeError:
+        raise
+    except _numerical_exceptions() as exc:
+        raise NumericalError(
+            f"{measure}: a numerical routine failed while {stage} "
+            f"({type(exc).__name__}: {exc}); the input is numerically degenerate for this "
+            "measure (e.g. collinear or duplicated samples, or values at the limits of float64)"
+        ) from exc
 
 
 class Prepared:
@@ -96,6 +147,10 @@ class Measure:
     #: small-sample bias (``False`` for fixed-k neighbourhood measures: their
     #: neighbourhoods shrink as n grows, and their estimand is the value expected at n)
     bias_correctable: ClassVar[bool] = True
+    #: whether :meth:`prepare` warns (:class:`~repscope.DegeneracyWarning`) when the
+    #: centred representation has rank <= 1 (its samples lie on one line), for
+    #: measures of representations; measures of per-representation summaries opt out
+    warns_rank_one: ClassVar[bool] = True
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.info.params))
@@ -123,6 +178,30 @@ class Measure:
         """Invariances of this configured instance (may be more than ``info`` for some params)."""
         return self.info.invariances
 
+    @property
+    def min_samples(self) -> int:
+        """Smallest n this configured instance accepts (``info.min_samples`` unless a
+        parameter needs more, e.g. an unbiased estimator)."""
+        return self.info.min_samples
+
+    @property
+    def min_samples_reason(self) -> str:
+        """Why this configured instance refuses fewer than :attr:`min_samples` samples."""
+        return self.info.min_samples_reason
+
+    @property
+    def normalises(self) -> bool:
+        """Whether :meth:`prepare` brings each representation to unit scale.
+
+        True for instances invariant to isotropic scaling: each representation
+        is multiplied by a power of two (exact) that brings its largest
+        magnitude into [1/2, 1) (:func:`repscope.core.validation.unit_scale`),
+        so the value is the same at any scale and no product overflows or
+        underflows.  Other instances accept only the magnitudes in
+        ``info.magnitude_range`` and raise outside it.
+        """
+        return Invariance.ISOTROPIC_SCALING in self.invariances
+
     def __call__(self, X: Any, Y: Any) -> float:
         """Compute the measure and return a Python float (raises instead of NaN)."""
         return to_float(self.compute(X, Y))
@@ -133,15 +212,62 @@ class Measure:
         return self.compare_prepared(px, py)
 
     def prepare(self, X: Any, name: str = "X") -> Prepared:
-        """Validate one representation and precompute what comparisons reuse."""
-        x = as_representation(X, name, min_samples=self.info.min_samples)
+        """Validate one representation and precompute what comparisons reuse.
+
+        Checks the input (:func:`~repscope.core.validation.as_representation`),
+        brings it to unit scale or checks its magnitude (:attr:`normalises`),
+        checks that it varies and warns when its centred rank is <= 1
+        (:meth:`entry`), then fills the cache (``_prepare``).  An exception of
+        a numerical library raised meanwhile becomes a :class:`NumericalError`.
+        """
+        eps = input_epsilon(X)
+        x = self.validated(X, name)
         if self.backend == "numpy" and is_torch(x):
             x = to_numpy(x)
+        p = Prepared(self.entry(x, name, eps))
+        with numerical_errors(self.info.name, f"preparing {name}"):
+            self._prepare(p)
+        return p
+
+    def validated(self, X: Any, name: str, *, cast: bool = True) -> Array:
+        """:func:`~repscope.core.validation.as_representation` plus this instance's
+        minimum number of samples (:attr:`min_samples`), refused with its reason."""
+        x = as_representation(X, name, cast=cast)
+        n = int(x.shape[0])
+        if n < self.min_samples:
+            why = f": {self.min_samples_reason}" if self.min_samples_reason else ""
+            raise InsufficientSamplesError(
+                f"{name} has {n} samples; {self.info.name} needs at least {self.min_samples}"
+                f"{why}"
+            )
+        return x
+
+    def entry(self, x: Array, name: str, eps: float | None = None) -> Array:
+        """The checks and the scaling every validated representation goes through.
+
+        Scale-invariant instances (:attr:`normalises`) get ``x`` at unit scale
+        (an exact power of two); the others get ``x`` itself after
+        :func:`~repscope.core.validation.check_magnitude` against
+        ``info.magnitude_range``.  Then: not constant (``requires_variance``),
+        and a :class:`~repscope.DegeneracyWarning` when the centred rows span at
+        most one direction (``warns_rank_one``, representations of width >= 2) up
+        to the rounding ``eps`` of the input's precision (default: ``x``'s dtype).
+        """
+        if self.normalises:
+            x, _ = unit_scale(x)
+        else:
+            check_magnitude(x, name, self.info.name, self.info.magnitude_range)
         if self.requires_variance:
             check_not_constant(x, name, self.info.name)
-        p = Prepared(x)
-        self._prepare(p)
-        return p
+        if (self.warns_rank_one and self.info.input_kind == "representation"
+                and int(x.shape[1]) >= 2 and centred_rank_at_most_one(x, eps)):
+            warn_degenerate(
+                f"{self.info.name}: the centred rows of {name} span at most one direction "
+                f"(rank <= 1, n = {int(x.shape[0])}): every sample lies on one line, and "
+                "comparisons of such a geometry are degenerate (any two lines align)",
+                stacklevel=4,
+            )
+        return x
 
     def compare_prepared(self, px: Prepared, py: Prepared) -> Array:
         """Compare two prepared representations (same samples, same order)."""
@@ -154,13 +280,25 @@ class Measure:
             raise InputShapeError(
                 "X and Y must both be NumPy arrays or both torch tensors; convert one explicitly"
             )
-        if self.info.same_dim and px.data.shape[1] != py.data.shape[1]:
-            raise InputShapeError(
-                f"{self.info.name} needs X and Y of equal width, got "
-                f"{px.data.shape[1]} and {py.data.shape[1]}"
+        if px.n < self.min_samples:
+            raise InsufficientSamplesError(
+                f"X and Y have {px.n} samples; {self.info.name} with {self.params} needs at "
+                f"least {self.min_samples}: {self.min_samples_reason}"
             )
-        value = self._compare(px, py)
-        return self._finalize(value, px.data)
+        self._check_widths(px, py)
+        with numerical_errors(self.info.name, "comparing X and Y"):
+            value = self._compare(px, py)
+            return self._finalize(value, px.data)
+
+    def tie_resolution(self, n: int) -> float:
+        """How far one flipped tie can move the value at ``n`` samples (0: a continuous measure).
+
+        Rounding that breaks a tie between two equal-looking distances the other
+        way (e.g. inputs scaled by a power of ten) can move a neighbourhood
+        measure by one neighbour, ``1/(n·k)``; continuous measures move by
+        rounding only.  :func:`repscope.testing.check_measure` allows this much.
+        """
+        return 0.0
 
     @classmethod
     def example_params(cls, n: int, rng: Any) -> dict[str, Any]:
@@ -172,6 +310,14 @@ class Measure:
         return (type(self).__name__, tuple(sorted(self.params.items(), key=lambda kv: kv[0])))
 
     # ---------------------------------------------------------- subclassing
+    def _check_widths(self, px: Prepared, py: Prepared) -> None:
+        """Raise :class:`InputShapeError` when ``same_dim`` and the widths differ."""
+        if self.info.same_dim and px.data.shape[1] != py.data.shape[1]:
+            raise InputShapeError(
+                f"{self.info.name} needs X and Y of equal width, got "
+                f"{px.data.shape[1]} and {py.data.shape[1]}"
+            )
+
     def _check_params(self) -> None:
         """Validate ``self.params``; raise :class:`InvalidParameterError`."""
 

@@ -61,6 +61,14 @@ def measures_reference() -> str:
         doc = inspect.cleandoc(cls.__doc__ or "").strip()
         inv = ", ".join(sorted(v.value for v in info.invariances)) or "none"
         params = ", ".join(f"`{k}={v!r}`" for k, v in info.params.items()) or "none"
+        if Invariance.ISOTROPIC_SCALING in info.invariances:
+            magnitudes = ("any finite values: each representation is brought to unit scale at "
+                          "entry (an exact power of two)")
+        else:
+            lo, hi = info.magnitude_range
+            magnitudes = (f"largest magnitude in [{lo:.3g}, {hi:.3g}] (the value is in the "
+                          "data's units; outside: `InputValueError`), unless the parameters "
+                          "make the instance scale invariant")
         module = cls.__module__.replace(".", "/")
         out += [
             f"## `{info.name}`",
@@ -71,6 +79,8 @@ def measures_reference() -> str:
             "",
             f"- **Invariances:** {inv}",
             f"- **Parameters:** {params}",
+            f"- **Minimum n:** {info.min_samples} — {info.min_samples_reason or 'not stated'}",
+            f"- **Magnitudes:** {magnitudes}",
             f"- **Assumptions:** {info.assumptions}",
             f"- **Reference:** {info.reference}",
             f"- **Source:** `src/{module}.py`",

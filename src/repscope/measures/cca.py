@@ -46,7 +46,7 @@ import numpy as np
 from repscope.core.arrays import Array, is_torch, namespace, to_numpy
 from repscope.core.linalg import cholesky_pd, range_basis, singular_values
 from repscope.core.validation import warn_degenerate
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import GEOMETRY, Invariance, MeasureInfo
 from repscope.measures.moment_measure import MomentMeasure
 from repscope.measures.moments import SecondMoments
 from repscope.measures.registry import register
@@ -376,7 +376,7 @@ class MeanCCA(CCAMeasure):
         assumptions="Needs n well above d; trivially 1 when d >= n-1 (warned).",
         reference="Hotelling 1936; Raghu et al., SVCCA, NeurIPS 2017",
         differentiable=True,
-        min_samples=3,
+        **GEOMETRY.fields(),
     )
 
     correlations_only = True
@@ -419,7 +419,7 @@ class MeanSqCCA(CCAMeasure):
         reference="Yanai 1974 (generalized coefficient of determination); "
         "Klabunde et al., survey 2023",
         differentiable=True,
-        min_samples=3,
+        **GEOMETRY.fields(),
     )
 
     correlations_only = True

@@ -21,7 +21,7 @@ from repscope.measures.cca import (
     pca_components_for_variance,
     shrunk_spectrum,
 )
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import GEOMETRY, Invariance, MeasureInfo
 from repscope.measures.registry import register
 
 __all__ = ["SVCCA", "PWCCA", "RidgeCCA"]
@@ -80,7 +80,7 @@ class SVCCA(CCAMeasure):
         "each side; trivially 1 when the kept dimension reaches n-1 (warned).",
         reference="Raghu et al., SVCCA, NeurIPS 2017",
         differentiable=True,
-        min_samples=3,
+        **GEOMETRY.fields(),
         params={"var_fraction": 0.99, "n_components": None},
         variants=({}, {"var_fraction": 0.8}, {"n_components": 3}),
     )
@@ -161,7 +161,7 @@ class PWCCA(CCAMeasure):
         "trivially 1 when d >= n-1 (warned).",
         reference="Morcos, Raghu & Bengio, NeurIPS 2018",
         differentiable=True,
-        min_samples=3,
+        **GEOMETRY.fields(),
     )
 
     def _from_spectra(self, s: CrossSpectra) -> Any:
@@ -228,7 +228,7 @@ class RidgeCCA(CCAMeasure):
         "inflation: unrelated 100 x 300 Gaussians score 0.94-0.9997 at reg 0.9-0.1.",
         reference="Vinod 1976; Kuss & Graepel 2003",
         differentiable=True,
-        min_samples=3,
+        **GEOMETRY.fields(),
         params={"reg": 0.1},
         variants=({}, {"reg": 0.0}, {"reg": 1.0}),
     )

@@ -53,7 +53,7 @@ from repscope.measures._kernels import (
     u_center,
 )
 from repscope.measures.base import Prepared
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import GEOMETRY, UNBIASED, Invariance, MeasureInfo
 from repscope.measures.moment_measure import MomentMeasure, feature_cost, gram_cost
 from repscope.measures.moments import SecondMoments
 from repscope.measures.registry import register
@@ -91,8 +91,19 @@ class _KernelMixin(MomentMeasure):
 
     def prepare_key(self) -> tuple[Any, ...]:
         # Every cached entry is keyed by its kernel settings, so CKA and HSIC of
-        # any configuration can share prepared representations.
-        return ("kernel-measures",)
+        # any configuration can share prepared representations if they agree on
+        # bringing them to unit scale (linear HSIC is in the data's units); the
+        # unbiased estimator's larger minimum n is checked when comparing.
+        return ("kernel-measures", self.normalises)
+
+    @property
+    def min_samples(self) -> int:
+        """4 for the unbiased estimator (it divides by n − 3), else ``info.min_samples``."""
+        return UNBIASED.n if self.params["debiased"] else self.info.min_samples
+
+    @property
+    def min_samples_reason(self) -> str:
+        return UNBIASED.reason if self.params["debiased"] else self.info.min_samples_reason
 
     def path_costs(self, n: int, dx: int, dy: int) -> tuple[float, float]:
         """Flops of the two linear-kernel paths (no eigenproblems on either)."""
@@ -216,7 +227,7 @@ class CKA(_KernelMixin):
     -----------
     Rows of X and Y are paired samples.  The biased estimator lies in [0, 1]
     and is inflated for small n (≈ 0.2 for independent Gaussians at n = 32);
-    the debiased one lies in [−1, 1].  n >= 4.
+    the debiased one lies in [−1, 1].  n >= 3 (n >= 4 for the debiased estimator).
 
     References
     ----------
@@ -238,7 +249,7 @@ class CKA(_KernelMixin):
         reference="Kornblith et al., Similarity of Neural Network Representations Revisited, "
         "ICML 2019; Song et al., Feature Selection via Dependence Maximization, JMLR 2012",
         differentiable=True,
-        min_samples=4,
+        **GEOMETRY.fields(),
         params={"kernel": "linear", "sigma": 0.8, "debiased": False},
         variants=(
             {},
@@ -298,7 +309,7 @@ class HSIC(_KernelMixin):
         reference="Gretton et al., Measuring Statistical Dependence with Hilbert-Schmidt Norms, "
         "ALT 2005; Song et al., JMLR 2012",
         differentiable=True,
-        min_samples=4,
+        **GEOMETRY.fields(),
         params={"kernel": "linear", "sigma": 0.8, "debiased": False},
         identity_value=float("nan"),
         variants=({}, {"debiased": True}, {"kernel": "rbf"}),

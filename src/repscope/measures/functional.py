@@ -11,12 +11,18 @@ rotating or shifting class columns changes predictions).
 
 Measures needing ground truth take ``labels`` (n,) integer class indices as
 a parameter.
+
+The hard-prediction measures (``disagreement``, ``cohen_kappa``,
+``accuracy_difference``, ``error_consistency``) also accept the predictions
+themselves: a 1-D vector of n integer class labels (non-negative integers, any
+integer or integral float dtype, NumPy or torch) in place of either (n, C)
+array; ``jensen_shannon`` compares soft outputs and needs (n, C).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -25,10 +31,12 @@ from repscope.core.errors import (
     DegenerateInputError,
     InputShapeError,
     InputValueError,
+    InsufficientSamplesError,
     InvalidParameterError,
 )
+from repscope.core.validation import as_representation
 from repscope.measures.base import Measure, Prepared
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import CHANCE_CORRECTED, MEAN, Invariance, MeasureInfo
 from repscope.measures.registry import register
 
 __all__ = [
@@ -43,19 +51,61 @@ __all__ = [
 _LN2 = math.log(2.0)
 _SCALE = frozenset({Invariance.ISOTROPIC_SCALING})
 _HARD = (
-    "X and Y are (n, C) logits/scores over the same C >= 2 classes in the same column order; "
-    "predictions are arg-max classes (ties to the lowest index)."
+    "X and Y are (n, C) logits/scores over the same C >= 2 classes in the same column order, "
+    "or 1-D vectors of predicted class labels; predictions are arg-max classes (ties to the "
+    "lowest index)."
 )
 
 
 class _OutputMeasure(Measure):
-    """Shared validation and cached arg-max predictions of (n, C) model outputs."""
+    """Shared validation and cached arg-max predictions of (n, C) model outputs.
+
+    Hard-prediction measures (``accepts_labels``) also take a 1-D vector of
+    predicted class labels for either argument (:meth:`prepare`).
+    """
 
     requires_variance = False
+    #: whether a 1-D vector of integer class labels may stand for (n, C) outputs
+    accepts_labels: ClassVar[bool] = True
+
+    def prepare(self, X: Any, name: str = "X") -> Prepared:
+        """Validate (n, C) outputs, or a 1-D vector of predicted labels (hard measures)."""
+        if getattr(X, "ndim", None) != 1 and not (
+            isinstance(X, (list, tuple)) and X and np.ndim(X) == 1
+        ):
+            return super().prepare(X, name)
+        if not self.accepts_labels:
+            raise InputShapeError(
+                f"{self.info.name} compares soft outputs: {name} must be (n, C) logits or "
+                "probabilities, not a 1-D vector of labels"
+            )
+        x = as_representation(X, name, ndim=1)
+        x = to_numpy(x)
+        if not bool(np.all(x == np.round(x))):
+            raise InputShapeError(
+                f"{name} is 1-D but not a vector of integer class labels; pass (n, C) "
+                "logits/scores, or the predicted class of each input"
+            )
+        if bool(np.any(x < 0)):
+            raise InputValueError(f"{name}: class labels must be >= 0")
+        n = int(x.shape[0])
+        if n < self.min_samples:
+            raise InsufficientSamplesError(
+                f"{name} has {n} samples; {self.info.name} needs at least {self.min_samples}: "
+                f"{self.min_samples_reason}"
+            )
+        labels = x.astype(np.int64)
+        return Prepared(x[:, None], {"argmax": labels, "labels_1d": True})
+
+    def _check_widths(self, px: Prepared, py: Prepared) -> None:
+        if px.cache.get("labels_1d") or py.cache.get("labels_1d"):
+            return  # predicted labels carry no class count
+        super()._check_widths(px, py)
 
     def prepare_key(self) -> tuple[Any, ...]:
-        # the prepared outputs do not depend on labels (which are not hashable)
-        return ("outputs", self.params.get("inputs", "logits"))
+        # the prepared outputs do not depend on labels (which are not hashable); the
+        # arg-max measures bring logits to unit scale, Jensen-Shannon keeps their units
+        return ("outputs", self.params.get("inputs", "logits"), self.normalises)
 
     def _prepare(self, p: Prepared) -> None:
         if int(p.data.shape[1]) < 2:
@@ -117,7 +167,7 @@ class _LabelledMeasure(_OutputMeasure):
                 f"{self.info.name}: {labels.shape[0]} labels for {p.n} samples in {who}"
             )
         c = int(p.data.shape[1])
-        if int(labels.max()) >= c:
+        if not p.cache.get("labels_1d") and int(labels.max()) >= c:
             raise InputValueError(
                 f"{self.info.name}: label {int(labels.max())} is not a class of {who}, "
                 f"which has {c} output columns"
@@ -184,7 +234,7 @@ class Disagreement(_OutputMeasure):
         assumptions=_HARD + " A pseudometric on prediction vectors; ignores confidence.",
         reference="Klabunde et al., ACM Computing Surveys 2025; Madani et al., NeurIPS 2004",
         backend="numpy",
-        min_samples=1,
+        **MEAN.fields(),
         same_dim=True,
         input_kind="logits",
     )
@@ -222,7 +272,7 @@ class CohenKappa(_OutputMeasure):
         assumptions=_HARD,
         reference="Cohen 1960; Klabunde et al., ACM Computing Surveys 2025",
         backend="numpy",
-        min_samples=2,
+        **CHANCE_CORRECTED.fields(),
         same_dim=True,
         input_kind="logits",
     )
@@ -272,11 +322,13 @@ class JensenShannon(_OutputMeasure):
         "over the same classes in the same order; compares soft outputs.",
         reference="Lin, IEEE Trans. Inf. Theory 1991; Klabunde et al., ACM Computing Surveys 2025",
         differentiable=True,
-        min_samples=1,
+        **MEAN.fields(),
         same_dim=True,
         input_kind="logits",
         params={"inputs": "logits"},
     )
+
+    accepts_labels = False
 
     def _check_params(self) -> None:
         self._param_in("inputs", ("logits", "probabilities"))
@@ -353,11 +405,11 @@ class AccuracyDifference(_LabelledMeasure):
         symmetric=True,
         metric=True,
         invariances=_SCALE,
-        assumptions="X and Y are (n, C) logits/scores; predictions are arg-max classes; "
-        "labels (n,) are required. A pseudometric.",
+        assumptions="X and Y are (n, C) logits/scores or 1-D predicted labels; predictions are "
+        "arg-max classes; labels (n,) are required. A pseudometric.",
         reference="Klabunde et al., ACM Computing Surveys 2025",
         backend="numpy",
-        min_samples=1,
+        **MEAN.fields(),
         input_kind="logits",
         params={"labels": None},
     )
@@ -403,11 +455,12 @@ class ErrorConsistency(_LabelledMeasure):
         symmetric=True,
         metric=False,
         invariances=_SCALE,
-        assumptions="X and Y are (n, C) logits/scores; predictions are arg-max classes; "
-        "labels (n,) are required; undefined when both models are always right or always wrong.",
+        assumptions="X and Y are (n, C) logits/scores or 1-D predicted labels; predictions are "
+        "arg-max classes; labels (n,) are required; undefined when both models are always right "
+        "or always wrong.",
         reference="Geirhos, Meding & Wichmann, NeurIPS 2020",
         backend="numpy",
-        min_samples=2,
+        **CHANCE_CORRECTED.fields(),
         input_kind="logits",
         params={"labels": None},
     )

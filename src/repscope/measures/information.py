@@ -13,10 +13,11 @@ import numpy as np
 
 from repscope.core.arrays import Array, to_numpy
 from repscope.core.errors import InputShapeError, InsufficientSamplesError
+from repscope.core.linalg import snap
 from repscope.core.validation import as_representation, warn_degenerate
 from repscope.measures._knn import KNNMeasure, neighbour_ranks
 from repscope.measures.base import Measure, Prepared
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import GEOMETRY, NEIGHBOURS, Invariance, MeasureInfo
 from repscope.measures.registry import register
 
 __all__ = [
@@ -91,6 +92,8 @@ class InformationImbalance(KNNMeasure):
         backend="numpy",
         params={"k": 1, "metric": "euclidean"},
         variants=({}, {"k": 5}),
+        version=2,
+        **NEIGHBOURS.fields(),
     )
 
     def _check_n(self, n: int) -> None:
@@ -149,6 +152,20 @@ def normalized_mutual_information(a: Array, b: Array) -> float:
     return float(np.clip(mi / ((ha + hb) / 2.0), 0.0, 1.0))
 
 
+def _snapped_unit(x: np.ndarray) -> np.ndarray:
+    """``x / max|x|`` snapped to a grid of 2⁻⁴⁰ (:func:`repscope.core.linalg.snap`).
+
+    k-means' seeding draws and assignments can flip on rounding noise; dividing by
+    the largest magnitude and snapping makes the input the same numbers for the
+    data at any scale (up to the rare entry within rounding of a grid point), so
+    the partition — hence the value — is invariant to isotropic scaling in
+    floating point too, not only in exact arithmetic.
+    """
+    top = float(np.max(np.abs(x)))
+    z = np.array(x, dtype=np.float64) / (top if top > 0 else 1.0)
+    return snap(z, 1.0)
+
+
 def _sklearn_kmeans() -> Any:
     try:
         from sklearn.cluster import KMeans
@@ -203,8 +220,11 @@ class ClusterMutualInformation(Measure):
     k-means minimises Euclidean within-cluster scatter, so the partition (and
     the value) is invariant to orthogonal maps, isotropic scaling and
     translation — up to floating-point ties in the seeded k-means++ draws —
-    but not to invertible linear maps.  Stochastic through the k-means
-    initialisation; deterministic for a fixed ``seed``.  Needs scikit-learn.
+    but not to invertible linear maps.  Each representation is divided by its
+    largest magnitude and snapped to a grid of 2⁻⁴⁰ before clustering, so a
+    rescaled copy (by any factor) is clustered from the same numbers.
+    Stochastic through the k-means initialisation; deterministic for a fixed
+    ``seed``.  Needs scikit-learn.
 
     Parameters
     ----------
@@ -234,7 +254,20 @@ class ClusterMutualInformation(Measure):
         backend="numpy",
         params={"n_clusters": 8, "seed": 0, "n_init": 4},
         stochastic=True,
+        version=2,
+        **GEOMETRY.fields(),
     )
+
+    @property
+    def min_samples(self) -> int:
+        """At least ``n_clusters`` samples (k-means needs one per cluster)."""
+        return max(self.info.min_samples, self.params["n_clusters"])
+
+    @property
+    def min_samples_reason(self) -> str:
+        if self.params["n_clusters"] <= self.info.min_samples:
+            return self.info.min_samples_reason
+        return f"k-means with n_clusters={self.params['n_clusters']} needs a sample per cluster"
 
     def _check_params(self) -> None:
         self._param_range("n_clusters", 2, integer=True)
@@ -252,7 +285,7 @@ class ClusterMutualInformation(Measure):
         key = ("kmeans", c, self.params["seed"], self.params["n_init"])
         if key not in p.cache:
             p.cache[key] = kmeans_labels(
-                p.data, c, seed=self.params["seed"], n_init=self.params["n_init"]
+                _snapped_unit(p.data), c, seed=self.params["seed"], n_init=self.params["n_init"]
             )
 
     def _labels(self, p: Prepared) -> np.ndarray:

@@ -20,10 +20,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from repscope.core.arrays import Array, namespace
+from repscope.core.arrays import Array, namespace, to_numpy
 from repscope.core.errors import DegenerateInputError, InputShapeError
+from repscope.core.validation import CONSTANT_RTOL, constant_columns
 from repscope.measures.base import Measure, Prepared
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import GEOMETRY, Invariance, MeasureInfo
 from repscope.measures.registry import register
 
 __all__ = ["MeanSVD", "m_svd", "standardize"]
@@ -35,15 +36,24 @@ def standardize(x: np.ndarray, what: str = "X") -> np.ndarray:
     Raises :class:`DegenerateInputError` when a column is constant.
     """
     x = np.asarray(x, dtype=np.float64)
+    x = x * 2.0 ** -_column_exponents(np.max(np.abs(x), axis=0))  # exact, per column
     xc = x - x.mean(axis=0, keepdims=True)
     sd = np.std(x, axis=0, ddof=1)
-    scale = np.maximum(np.max(np.abs(x), axis=0), 1.0)
-    if np.any(sd <= 1e-13 * scale):
-        cols = np.flatnonzero(sd <= 1e-13 * scale).tolist()
+    const = constant_columns(sd, np.max(np.abs(x), axis=0))
+    if np.any(const):
+        cols = np.flatnonzero(const).tolist()
         raise DegenerateInputError(
             f"{what} has constant column(s) {cols}; standardised correlations are undefined"
         )
     return xc / sd
+
+
+def _column_exponents(col_max: Any) -> Any:
+    """Per column, the power of two bringing its largest magnitude into [1/2, 1) (0 for
+    all-zero columns): each column is standardised at its own scale, so no column's
+    squares underflow or overflow whatever the others' magnitudes."""
+    _, e = np.frexp(np.asarray(col_max, dtype=np.float64))
+    return np.where(np.asarray(col_max) > 0, e, 0).astype(np.float64)
 
 
 def m_svd(X: Any, Y: Any) -> float:
@@ -89,18 +99,25 @@ class MeanSVD(Measure):
         "log-odds).",
         reference="Nielsen, Marconato, Dittadi, Gresele, NeurIPS 2025 (PLS-SVD, Def. 4.5)",
         differentiable=True,
-        min_samples=3,
+        **GEOMETRY.fields(),
     )
 
     def _prepare(self, p: Prepared) -> None:
         xp = namespace(p.data)
         x = p.data
+        col_max = xp.max(xp.abs(x), axis=0)
+        exps = _column_exponents(to_numpy(col_max))
+        x = x * xp.asarray(2.0**-exps, dtype=x.dtype, **_device(x))  # exact, per column
+        col_max = xp.max(xp.abs(x), axis=0)
         xc = x - xp.mean(x, axis=0, keepdims=True)
         sd = xp.sqrt(xp.sum(xc * xc, axis=0) / (p.n - 1))
-        scale = xp.max(xp.abs(x), axis=0)
-        if bool(xp.any(sd <= 1e-13 * xp.where(scale > 1.0, scale, 1.0))):
+        const = constant_columns(sd, col_max)
+        if bool(xp.any(const)):
+            cols = [int(i) for i in np.flatnonzero(to_numpy(const))]
             raise DegenerateInputError(
-                "m_svd: a column is constant across samples; its correlation is undefined"
+                f"m_svd: column(s) {cols} are constant across samples (standard deviation "
+                f"<= {CONSTANT_RTOL:g} x their largest magnitude); their correlations are "
+                "undefined"
             )
         p.cache["z"] = xc / sd
 
@@ -109,6 +126,10 @@ class MeanSVD(Measure):
         c = px.cache["z"].T @ py.cache["z"] / (px.n - 1)
         s = xp.linalg.svdvals(c)
         return xp.clip(xp.mean(s), 0.0, 1.0)
+
+
+def _device(x: Array) -> dict[str, Any]:
+    return {"device": x.device} if hasattr(x, "device") and not isinstance(x, np.ndarray) else {}
 
 
 register(MeanSVD)

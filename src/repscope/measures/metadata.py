@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from repscope.core.validation import FLOAT32_NORMAL_RANGE
+
 
 class Invariance(str, Enum):
     """Transformations ``T`` with ``m(X, T(Y)) == m(X, Y)`` (applied to one side).
@@ -65,6 +67,55 @@ FAMILIES = (
 
 
 @dataclass(frozen=True)
+class SampleRule:
+    """A minimum number of samples and why fewer are refused.
+
+    The built-in measures take their ``min_samples`` and ``min_samples_reason``
+    from the rules below, one per kind of measure, so measures of one kind agree
+    (``MeasureInfo(..., **GEOMETRY.fields())``).
+    """
+
+    n: int
+    reason: str
+
+    def fields(self) -> dict[str, Any]:
+        """``{"min_samples": n, "min_samples_reason": reason}`` for :class:`MeasureInfo`."""
+        return {"min_samples": self.n, "min_samples_reason": self.reason}
+
+
+#: measures comparing the geometry of two representations (alignment, CCA, kernels,
+#: RSMs, correlations of units)
+GEOMETRY = SampleRule(
+    3, "two samples form a single segment (one direction once centred), which any other "
+    "two samples match after a rotation and a scaling, so unrelated representations would "
+    "look identical (Procrustes 0, CKA and NBS 1); three samples are the fewest whose "
+    "geometries can differ")
+#: unbiased (U-statistic) estimators
+UNBIASED = SampleRule(
+    4, "the unbiased (U-statistic) estimator divides by n − 3")
+#: measures built on nearest neighbours
+NEIGHBOURS = SampleRule(
+    3, "a sample's neighbourhood can differ between two representations only if it has "
+    "at least two other samples to choose from (and k nearest neighbours need n >= k + 1)")
+#: held-out (cross-validated) fits
+CROSS_VALIDATED = SampleRule(
+    4, "every training set must keep the three samples of a geometry and every fold hold out "
+    "at least one (with `folds` folds: the smallest n >= folds whose training sets keep three)")
+#: averages over inputs or samples (functional rates, per-representation statistics)
+MEAN = SampleRule(1, "an average over the inputs, defined from one input on")
+#: chance-corrected agreement (Cohen's κ)
+CHANCE_CORRECTED = SampleRule(
+    2, "at one input the agreement expected by chance is 1, and the chance-corrected κ is 0/0")
+#: averages over pairs of samples
+PAIRS = SampleRule(2, "an average over pairs of samples needs two")
+
+#: every rule of the built-in measures
+SAMPLE_RULES: tuple[SampleRule, ...] = (
+    GEOMETRY, UNBIASED, NEIGHBOURS, CROSS_VALIDATED, MEAN, CHANCE_CORRECTED, PAIRS,
+)
+
+
+@dataclass(frozen=True)
 class MeasureInfo:
     """Everything repscope and its users need to know about a measure.
 
@@ -82,7 +133,14 @@ class MeasureInfo:
     backend : ``"array_api"`` (runs natively on NumPy and torch, incl. CUDA) or
         ``"numpy"`` (converts torch input to NumPy explicitly).
     differentiable : gradients flow through torch inputs.
-    min_samples : smallest number of samples accepted.
+    min_samples : smallest number of samples accepted (a parameter may raise it, see
+        :attr:`Measure.min_samples`).
+    min_samples_reason : why fewer samples are refused (the built-in measures take both
+        from one of :data:`SAMPLE_RULES`, so measures of one kind agree).
+    magnitude_range : ``(lo, hi)``, the largest input magnitudes accepted by instances
+        that are *not* invariant to isotropic scaling (outside it they raise
+        :class:`~repscope.InputValueError`); default: the normal range of float32.
+        Scale-invariant instances accept any finite input (they normalise it).
     same_dim : X and Y must have equal widths.
     input_kind : ``"representation"``, ``"logits"`` or ``"labels"``-like outputs.
     params : parameter names with their defaults.
@@ -113,6 +171,8 @@ class MeasureInfo:
     backend: str = "array_api"
     differentiable: bool = False
     min_samples: int = 3
+    min_samples_reason: str = ""
+    magnitude_range: tuple[float, float] = FLOAT32_NORMAL_RANGE
     same_dim: bool = False
     input_kind: str = "representation"
     params: dict[str, Any] = field(default_factory=dict)
@@ -146,6 +206,13 @@ class MeasureInfo:
                 )
         if self.metric and not self.symmetric:
             raise ValueError(f"{self.name}: a metric must be symmetric")
+        mlo, mhi = self.magnitude_range
+        if not 0.0 < mlo <= mhi:
+            raise ValueError(f"{self.name}: magnitude_range must satisfy 0 < lo <= hi, got "
+                             f"{self.magnitude_range}")
+        if isinstance(self.min_samples, bool) or not isinstance(self.min_samples, int) \
+                or self.min_samples < 1:
+            raise ValueError(f"{self.name}: min_samples must be an integer >= 1")
 
     @property
     def identity(self) -> float:
@@ -169,6 +236,9 @@ class MeasureInfo:
             "backend": self.backend,
             "differentiable": self.differentiable,
             "min_samples": self.min_samples,
+            "min_samples_reason": self.min_samples_reason,
+            "magnitude_range": [_json_num(self.magnitude_range[0]),
+                                _json_num(self.magnitude_range[1])],
             "same_dim": self.same_dim,
             "input_kind": self.input_kind,
             "params": {k: _json_param(v) for k, v in self.params.items()},

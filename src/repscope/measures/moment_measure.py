@@ -18,7 +18,11 @@ Measures whose value is insensitive to small *relative* perturbations of the
 moment matrices (:attr:`MomentMeasure.tolerates_mixed`: linear biased CKA and
 HSIC, NBS) compute the centred products of float32 (or float16/bfloat16)
 inputs with float32 GEMMs.  Such inputs are kept in float32 (classes with
-``mixed_precision = True`` do not cast them; their float64 paths cast on use).
+``mixed_precision = True`` do not cast them; their float64 paths cast on use),
+brought to unit scale by a power of two.  Linear HSIC, in the data's units, is
+not brought to unit scale: it keeps float32 input only when its largest
+magnitude lies in :data:`MIXED_SAFE_RANGE` (else float32 products would
+overflow or underflow) and refuses float32-GEMM statistics beyond it.
 Each representation is shifted by its float64 mean rounded to float32,
 ``z = fl32(x − s)`` with ``s = fl32(μ)``, and with ``e = μ − s`` (float64)::
 
@@ -41,11 +45,11 @@ from typing import Any, ClassVar
 from repscope.core.arrays import Array, float64, is_torch, namespace
 from repscope.core.errors import DegenerateInputError, InputValueError
 from repscope.core.linalg import MIXED_BLOCK, is_low_precision, mixed_cross, mixed_gram
-from repscope.core.validation import as_representation, check_not_constant
-from repscope.measures.base import Measure, Prepared
+from repscope.core.validation import input_epsilon, max_abs
+from repscope.measures.base import Measure, Prepared, numerical_errors
 from repscope.measures.moments import SecondMoments
 
-__all__ = ["MomentMeasure", "choose_gram", "feature_cost", "gram_cost"]
+__all__ = ["MIXED_SAFE_RANGE", "MomentMeasure", "choose_gram", "feature_cost", "gram_cost"]
 
 #: relative cost of one flop of a dense symmetric eigen/SVD problem vs one GEMM flop
 #: (reductions to tridiagonal/bidiagonal form run at BLAS-2 speed)
@@ -70,6 +74,32 @@ def gram_cost(n: int, dx: int, dy: int, eig: bool = True) -> float:
     return float(flops)
 
 
+#: largest magnitudes of float32 input for which a measure in the data's units (linear
+#: HSIC) uses float32 GEMMs: squares summed over a block of 2¹⁴ rows stay below the
+#: float32 maximum 2¹²⁸ and products of entries 2²⁴ below the largest stay normal
+MIXED_SAFE_RANGE = (2.0**-40, 2.0**50)
+
+
+def _check_mixed_magnitude(mom: SecondMoments, name: str) -> None:
+    """Refuse float32-GEMM statistics of data whose magnitude float32 products misrepresent."""
+    import math
+
+    xp = namespace(mom.sxx)
+    lo, hi = MIXED_SAFE_RANGE
+    for who, s, mean in (("X", mom.sxx, mom.mean_x), ("Y", mom.syy, mom.mean_y)):
+        diag = xp.linalg.diagonal(s)
+        top = float(xp.max(diag))
+        sd = math.sqrt(top / max(mom.n, 1)) if top > 0 else (0.0 if top == 0 else math.nan)
+        scale = max(sd, float(xp.max(xp.abs(mean))) if int(mean.shape[0]) else 0.0)
+        if not math.isfinite(scale) or bool(xp.any(diag < 0)) or (
+                scale > 0 and not lo <= scale <= hi):
+            raise InputValueError(
+                f"{name}: the float32-GEMM statistics of {who} are at a magnitude of "
+                f"{scale:.3g}, outside [{lo:.3g}, {hi:.3g}] where float32 products are exact "
+                "to 1e-7; accumulate them with precision='float64'"
+            )
+
+
 def choose_gram(n: int, dx: int, dy: int) -> bool:
     """True when the Gram (n × n) path is cheaper than the feature (d × d) path."""
     return gram_cost(n, dx, dy) < feature_cost(n, dx, dy)
@@ -89,6 +119,19 @@ class MomentMeasure(Measure):
         """Whether this configured instance can be computed from moments (streaming)."""
         return True
 
+    def keeps_low_precision(self, x: Array) -> bool:
+        """Whether float32 input ``x`` stays float32 for float32 GEMMs (module docstring).
+
+        ``mixed_precision`` classes, for instances that bring their inputs to unit scale
+        (:attr:`normalises`), or whose input's largest magnitude lies in
+        :data:`MIXED_SAFE_RANGE` (linear HSIC, in the data's units): beyond it float32
+        products would overflow or underflow, and the float64 path is taken.
+        """
+        if not self.mixed_precision:
+            return False
+        lo, hi = MIXED_SAFE_RANGE
+        return self.normalises or lo <= max_abs(x) <= hi
+
     @property
     def tolerates_mixed(self) -> bool:
         """Whether statistics from float32 GEMMs give this instance within 1e-6 of float64."""
@@ -107,14 +150,20 @@ class MomentMeasure(Measure):
                 "accumulate the statistics with precision='float64' "
                 "(repscope.engine.streaming.moments(..., precision='float64'))"
             )
-        mom.require(self.info.min_samples)
+        mom.require(self.min_samples)
         xp = namespace(mom.sxx)
         for name, s in (("X", mom.sxx), ("Y", mom.syy)):
             if self.requires_variance and not bool(xp.any(s != 0)):
                 raise DegenerateInputError(
                     f"{name} is constant across samples; {self.info.name} is undefined"
                 )
-        return self._finalize(self._from_moments(mom), mom.sxx)
+        if mom.precision == "mixed":
+            _check_mixed_magnitude(mom, self.info.name)
+        scaled = mom.unit_scaled()  # also checks that the statistics are finite
+        if self.normalises:
+            mom = scaled
+        with numerical_errors(self.info.name, "computing from second moments"):
+            return self._finalize(self._from_moments(mom), mom.sxx)
 
     def prepare(self, X: Any, name: str = "X") -> Prepared:
         """Validate one representation; low-precision input of mixed-capable classes stays float32.
@@ -124,18 +173,17 @@ class MomentMeasure(Measure):
         float32 array (``cache["low_precision"]`` is then set); float64 code
         paths of such classes cast on use (:meth:`_data64`).
         """
-        if not (is_low_precision(X) and self.mixed_precision):
+        if not (is_low_precision(X) and self.keeps_low_precision(X)):
             return super().prepare(X, name)
-        x = as_representation(X, name, min_samples=self.info.min_samples, cast=False)
+        x = self.validated(X, name, cast=False)
         xp = namespace(x)
         if x.dtype != xp.float32:
             x = xp.astype(x, xp.float32)
             if not bool(xp.all(xp.isfinite(x))):
                 raise InputValueError(f"{name} contains NaN or Inf values")
-        if self.requires_variance:
-            check_not_constant(x, name, self.info.name)
-        p = Prepared(x, {"low_precision": True})
-        self._prepare(p)
+        p = Prepared(self.entry(x, name, input_epsilon(X)), {"low_precision": True})
+        with numerical_errors(self.info.name, f"preparing {name}"):
+            self._prepare(p)
         return p
 
     def prepare_key(self) -> tuple[Any, ...]:
@@ -145,14 +193,14 @@ class MomentMeasure(Measure):
         factors, eigenbases) do not depend on the measure's parameters, so e.g. the
         CCA family and regression R² in a grid compute each representation's
         covariance and its factorisations once.  Measures validate alike when they
-        keep or cast low-precision input alike (``mixed_precision``) and share
-        ``requires_variance`` and ``min_samples``; a subclass with its own
-        ``_prepare`` keeps a private key.
+        keep or cast low-precision input alike (``mixed_precision``), bring it to
+        unit scale alike (:attr:`normalises`) and share ``requires_variance`` and
+        ``min_samples``; a subclass with its own ``_prepare`` keeps a private key.
         """
         if type(self)._prepare is not MomentMeasure._prepare:
             return super().prepare_key()
-        return ("second-moments", bool(self.mixed_precision), self.requires_variance,
-                self.info.min_samples)
+        return ("second-moments", bool(self.mixed_precision), self.normalises,
+                self.requires_variance, self.min_samples)
 
     def path_costs(self, n: int, dx: int, dy: int) -> tuple[float, float]:
         """``(feature, gram)`` flop estimates used to choose the path."""
@@ -246,10 +294,12 @@ class MomentMeasure(Measure):
     mixed_block: ClassVar[int] = MIXED_BLOCK
 
     #: Optional memo of per-pair quantities derived from ``X̃ᵀỸ``,
-    #: ``(px, py, precision, name, compute) -> value`` (precision: 0 for float64, else
-    #: the float32 block length); :func:`repscope.grid` sets it so that, e.g., the
-    #: Procrustes distances and NBS share one nuclear norm per pair.
-    pair_memo: Callable[[Prepared, Prepared, int, str, Callable[[], Any]], Any] | None = None
+    #: ``(px, py, precision, name, compute) -> value`` (precision: ``(0 for float64, else
+    #: the float32 block length, whether the inputs are at unit scale)``);
+    #: :func:`repscope.grid` sets it so that, e.g., the Procrustes distances and NBS share
+    #: one nuclear norm per pair.
+    pair_memo: Callable[[Prepared, Prepared, tuple[int, bool], str, Callable[[], Any]], Any] \
+        | None = None
 
     def _pair_value(
         self, px: Prepared, py: Prepared, mixed: bool, name: str, compute: Callable[[], Any]
@@ -259,7 +309,8 @@ class MomentMeasure(Measure):
         every use is invariant to transposing it)."""
         if self.pair_memo is None:
             return compute()
-        return self.pair_memo(px, py, self.mixed_block if mixed else 0, name, compute)
+        precision = (self.mixed_block if mixed else 0, self.normalises)
+        return self.pair_memo(px, py, precision, name, compute)
 
     def _cross_moment(self, px: Prepared, py: Prepared, mixed: bool = False) -> Array:
         """``X̃ᵀỸ`` (centred cross product), from ``cross_source`` when it has it."""

@@ -37,6 +37,27 @@ __all__ = ["SecondMoments"]
 _PRECISIONS = ("float64", "mixed")
 
 
+def _half_exponent(s: Array) -> int:
+    """``e`` with ``max diag(s) · 2⁻²ᵉ`` in [1/4, 1) (0 for a zero diagonal)."""
+    import math
+
+    xp = namespace(s)
+    top = float(xp.max(xp.linalg.diagonal(s))) if int(s.shape[0]) else 0.0
+    if not top > 0.0:
+        return 0
+    e = math.frexp(top)[1]  # top = f·2ᵉ, f in [1/2, 1)
+    return (e + 1) // 2
+
+
+def _pow2(a: Array, k: int) -> Array:
+    """``a · 2ᵏ`` exactly, in steps of at most 2¹⁰⁰⁰ (each factor representable)."""
+    while k:
+        step = max(-1000, min(1000, k))
+        a = a * (2.0**step)
+        k -= step
+    return a
+
+
 def _merged_precision(a: str, b: str) -> str:
     return "mixed" if "mixed" in (a, b) else "float64"
 
@@ -154,6 +175,27 @@ class SecondMoments:
         """Statistics of (Y, X)."""
         return SecondMoments(
             self.n, self.mean_y, self.mean_x, self.syy, self.sxx, self.sxy.T, self.precision
+        )
+
+    def unit_scaled(self) -> SecondMoments:
+        """The statistics of ``(X·2⁻ᵃ, Y·2⁻ᵇ)`` with powers of two bringing the largest
+        diagonal entries of Sxx and Syy into [1/4, 1) (exact; for scale-invariant measures).
+
+        Raises :class:`InputValueError` when a statistic is not finite (the data's
+        squares overflowed while accumulating: rescale the data before streaming).
+        """
+        xp = namespace(self.sxx)
+        for name, a in (("Sxx", self.sxx), ("Syy", self.syy), ("Sxy", self.sxy)):
+            if not bool(xp.all(xp.isfinite(a))):
+                raise InputValueError(
+                    f"the accumulated statistic {name} is not finite: the data's products "
+                    "overflowed float64 while accumulating; rescale the data (e.g. divide "
+                    "by its largest magnitude) before streaming"
+                )
+        a, b = _half_exponent(self.sxx), _half_exponent(self.syy)
+        return SecondMoments(
+            self.n, _pow2(self.mean_x, -a), _pow2(self.mean_y, -b), _pow2(self.sxx, -2 * a),
+            _pow2(self.syy, -2 * b), _pow2(self.sxy, -a - b), self.precision,
         )
 
     def require(self, min_samples: int) -> None:

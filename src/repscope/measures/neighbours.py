@@ -26,7 +26,7 @@ import numpy as np
 from repscope.core.errors import DegenerateInputError
 from repscope.measures._knn import KNNMeasure, Neighbours, position_in, row_dots
 from repscope.measures.base import Prepared
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import NEIGHBOURS, Invariance, MeasureInfo
 from repscope.measures.registry import register
 
 __all__ = [
@@ -117,6 +117,8 @@ class KNNJaccard(_PairwiseKNN):
         backend="numpy",
         params=dict(_PARAMS),
         variants=({}, {"metric": "cosine"}, {"k": 3}),
+        version=2,
+        **NEIGHBOURS.fields(),
     )
 
     def _from_neighbours(self, nx: Neighbours, ny: Neighbours, px: Prepared, py: Prepared) -> float:
@@ -154,6 +156,8 @@ class MutualKNN(_PairwiseKNN):
         reference="Huh et al., The Platonic Representation Hypothesis, ICML 2024",
         backend="numpy",
         params=dict(_PARAMS),
+        version=2,
+        **NEIGHBOURS.fields(),
     )
 
     def _from_neighbours(self, nx: Neighbours, ny: Neighbours, px: Prepared, py: Prepared) -> float:
@@ -198,6 +202,8 @@ class CycleKNN(_PairwiseKNN):
         params=dict(_PARAMS),
         identity_value=float("nan"),
         variants=({}, {"k": 3}),
+        version=2,
+        **NEIGHBOURS.fields(),
     )
 
     def _from_neighbours(self, nx: Neighbours, ny: Neighbours, px: Prepared, py: Prepared) -> float:
@@ -243,6 +249,8 @@ class RankSimilarity(_PairwiseKNN):
         "IEEE TKDE 2020/2022; Klabunde et al., ACM Computing Surveys 2025",
         backend="numpy",
         params=dict(_PARAMS),
+        version=2,
+        **NEIGHBOURS.fields(),
     )
 
     def _from_neighbours(self, nx: Neighbours, ny: Neighbours, px: Prepared, py: Prepared) -> float:
@@ -308,6 +316,8 @@ class SecondOrderCosine(_PairwiseKNN):
         backend="numpy",
         params=dict(_PARAMS),
         variants=({}, {"metric": "cosine"}),
+        version=2,
+        **NEIGHBOURS.fields(),
     )
 
     def _from_neighbours(self, nx: Neighbours, ny: Neighbours, px: Prepared, py: Prepared) -> float:
@@ -373,6 +383,8 @@ class CKNNA(_PairwiseKNN):
         reference="Huh et al., The Platonic Representation Hypothesis, ICML 2024",
         backend="numpy",
         params=dict(_PARAMS),
+        version=2,
+        **NEIGHBOURS.fields(),
     )
 
     def _from_neighbours(self, nx: Neighbours, ny: Neighbours, px: Prepared, py: Prepared) -> float:

@@ -54,7 +54,7 @@ from repscope.core.linalg import (
     range_basis,
 )
 from repscope.measures.base import Prepared
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import GEOMETRY, Invariance, MeasureInfo
 from repscope.measures.moment_measure import EIG_WEIGHT, MomentMeasure
 from repscope.measures.moments import SecondMoments
 from repscope.measures.registry import register
@@ -227,7 +227,7 @@ class Procrustes(FidelityMeasure):
         assumptions="Rows are paired samples; compares shapes after centring and scaling.",
         reference="Schönemann 1966; Ding et al., NeurIPS 2021; Williams et al., NeurIPS 2021",
         differentiable=True,
-        min_samples=2,
+        **GEOMETRY.fields(),
     )
 
     mixed_precision = True
@@ -273,7 +273,7 @@ class ProcrustesAngular(FidelityMeasure):
         reference="Williams et al., Generalized Shape Metrics on Neural Representations, "
         "NeurIPS 2021",
         differentiable=True,
-        min_samples=2,
+        **GEOMETRY.fields(),
     )
 
     mixed_precision = True
@@ -321,7 +321,7 @@ class NBS(FidelityMeasure):
         assumptions="Linear kernel on centred data; equals cos(procrustes_angular).",
         reference="Tang et al., arXiv:2003.11498, 2020; Harvey et al., UniReps 2023",
         differentiable=True,
-        min_samples=2,
+        **GEOMETRY.fields(),
     )
 
     mixed_precision = True
@@ -366,7 +366,7 @@ class BuresDistance(FidelityMeasure):
         assumptions="Scale dependent (units of the data); Gram matrices divided by n.",
         reference="Bures 1969; Bhatia, Jain & Lim 2019; Harvey et al., UniReps 2023",
         differentiable=True,
-        min_samples=2,
+        **GEOMETRY.fields(),
     )
 
     def _from_parts(self, nuc: Array, tx: Array, ty: Array, n: int) -> Any:

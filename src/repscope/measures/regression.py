@@ -24,7 +24,7 @@ from repscope.core.errors import InsufficientSamplesError
 from repscope.core.linalg import center, range_basis
 from repscope.core.validation import warn_degenerate
 from repscope.measures.base import Measure, Prepared
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import CROSS_VALIDATED, GEOMETRY, Invariance, MeasureInfo
 from repscope.measures.moment_measure import MomentMeasure
 from repscope.measures.moments import SecondMoments
 from repscope.measures.registry import register
@@ -81,7 +81,7 @@ class LinearRegression(MomentMeasure):
         "1 when dx >= n-1 (warned).",
         reference="Klabunde et al., survey 2023; Kornblith et al., ICML 2019",
         differentiable=True,
-        min_samples=3,
+        **GEOMETRY.fields(),
     )
 
     def check_regime(self, n: int, dx: int, dy: int) -> None:
@@ -183,11 +183,24 @@ class LinearRegressionCV(Measure):
         "needs n >= folds; unreliable when dx >= n_train-1 (warned).",
         reference="Klabunde et al., survey 2023; Stone, JRSS B 1974",
         differentiable=True,
-        min_samples=4,
+        **CROSS_VALIDATED.fields(),
         params={"folds": 5, "seed": 0},
         stochastic=True,
         variants=({}, {"folds": 2, "seed": 3}),
     )
+
+    @property
+    def min_samples(self) -> int:
+        """The smallest n >= folds whose training sets keep three samples."""
+        k = int(self.params["folds"])
+        n = max(k, self.info.min_samples)
+        while n - math.ceil(n / k) < GEOMETRY.n:
+            n += 1
+        return n
+
+    @property
+    def min_samples_reason(self) -> str:
+        return f"with folds={self.params['folds']}: {self.info.min_samples_reason}"
 
     def _check_params(self) -> None:
         self._param_range("folds", 2, math.inf, integer=True)

@@ -60,11 +60,11 @@ import numpy as np
 
 from repscope.core.arrays import Array, is_torch, namespace
 from repscope.core.errors import DegenerateInputError
-from repscope.core.linalg import is_low_precision
+from repscope.core.linalg import is_low_precision, snap
 from repscope.core.threads import available_cpus
 from repscope.measures._kernels import distances, sq_distances, upper_triangle
 from repscope.measures.base import Measure, Prepared
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import GEOMETRY, Invariance, MeasureInfo
 from repscope.measures.ranks import _CHUNK, _PASS, centred_ranks
 from repscope.measures.registry import register
 
@@ -120,23 +120,26 @@ def rdm_vector(x: Array, rdm: str) -> Array:
     device and differentiable.
     """
     xp = namespace(x)
-    if rdm == "correlation":
-        if int(x.shape[1]) < 2:
+    if rdm in ("correlation", "cosine"):
+        if rdm == "correlation" and int(x.shape[1]) < 2:
             raise DegenerateInputError("rsa: the correlation RDM needs at least 2 features")
-        xr = x - xp.mean(x, axis=1, keepdims=True)
-        _unit_rows(xr, "correlation")
-    elif rdm == "cosine":
-        _unit_rows(x, "cosine")
+        xr = x - xp.mean(x, axis=1, keepdims=True) if rdm == "correlation" else x
+        # 1 − cos(u, v) = ‖û − v̂‖²/2 on unit rows: no cancellation for nearly parallel rows
+        # (1 − û·v̂ loses every digit of a distance below ε)
+        z = _unit_rows(xr, rdm)
+        x, rdm = z, "sqeuclidean"
+        half = True
+    else:
+        half = False
     if isinstance(x, np.ndarray):
         from scipy.spatial.distance import pdist
 
-        return pdist(x, metric=rdm)
-    if rdm == "euclidean":
-        return upper_triangle(distances(x))
-    if rdm == "sqeuclidean":
-        return upper_triangle(sq_distances(x))
-    z = _unit_rows(xr if rdm == "correlation" else x, rdm)
-    return upper_triangle(1.0 - z @ z.T)
+        v = pdist(x, metric=rdm)
+    elif rdm == "euclidean":
+        v = upper_triangle(distances(x))
+    else:
+        v = upper_triangle(sq_distances(x))
+    return v / 2.0 if half else v
 
 
 def _normalised_rows(x: np.ndarray, rdm: str, dtype: Any) -> np.ndarray:
@@ -300,7 +303,8 @@ class RSA(Measure):
         "Front. Syst. Neurosci. 2008",
         backend="numpy",
         differentiable=False,
-        min_samples=3,
+        version=2,
+        **GEOMETRY.fields(),
         params={"rdm": "correlation", "compare": "spearman"},
         variants=tuple({"rdm": r, "compare": c} for r in RDMS for c in COMPARATORS),
     )
@@ -344,14 +348,26 @@ class RSA(Measure):
         """The RDM is computed in :meth:`prepare`, once the input precision is known."""
 
     def _rdm(self, p: Prepared) -> Array:
+        """The RDM vector, dissimilarities equal up to rounding snapped to exact ties.
+
+        float64 RDMs are snapped to a grid of 2⁻⁴⁰ of their largest value
+        (:func:`repscope.core.linalg.snap`), so the ties of discrete data or
+        duplicate samples do not depend on rounding noise (float32-stored RDMs
+        tie at float32 resolution already).
+        """
         v = p.cache.get("rdm")
         if v is not None:
             return v
         rdm = self.params["rdm"]
         if self._fast(p) and rdm in ("correlation", "cosine"):
             dt = np.float32 if p.cache.get("low_precision") else None
-            return rdm_gemm(p.data, rdm, dtype=dt)
-        return rdm_vector(p.data, rdm)
+            v = rdm_gemm(p.data, rdm, dtype=dt)
+        else:
+            v = rdm_vector(p.data, rdm)
+        if v.dtype != namespace(v).float64 or int(v.shape[0]) == 0:
+            return v
+        top = namespace(v).max(v)
+        return snap(v, float(top.detach()) if is_torch(v) else float(top))
 
     # ------------------------------------------------------------ fast path
     def _fast_stats(

@@ -1,6 +1,5 @@
 """Measures built on representational similarity (Gram / distance) matrices.
 
-* :class:`DistanceCorrelation` – bias-corrected distance correlation.
 * :class:`EigenspaceOverlap` – overlap of the column spaces (May et al. 2019).
 * :class:`GULP` – distance between ridge-regression predictors (Boix-Adserà et al. 2022).
 * :class:`RSMNormDifference` – Frobenius norm of the difference of linear RSMs.
@@ -23,14 +22,13 @@ from repscope.core.arrays import Array, namespace
 from repscope.core.errors import DegenerateInputError
 from repscope.core.linalg import center, psd_eigh, rank_tol
 from repscope.core.validation import warn_degenerate
-from repscope.measures._kernels import _dev, distances, u_center, u_inner
+from repscope.measures._kernels import _dev
 from repscope.measures.base import Measure, Prepared
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import GEOMETRY, Invariance, MeasureInfo
 from repscope.measures.registry import register
 
 __all__ = [
     "gram_difference_norm",
-    "DistanceCorrelation",
     "EigenspaceOverlap",
     "GULP",
     "RSMNormDifference",
@@ -67,87 +65,6 @@ def gram_difference_norm(bx: Array, by: Array) -> Array:
         rx, ry = r[:, :kx], r[:, kx:]
         diff = rx @ rx.T - ry @ ry.T
     return xp.sqrt(xp.sum(diff * diff))
-
-
-# --------------------------------------------------------------------------
-@register
-class DistanceCorrelation(Measure):
-    r"""Bias-corrected distance correlation R*ₙ (Székely & Rizzo 2013, 2014).
-
-    With aᵢⱼ = ‖xᵢ − xⱼ‖, bᵢⱼ = ‖yᵢ − yⱼ‖ and the U-centred matrices (i ≠ j)::
-
-        Ãᵢⱼ = aᵢⱼ − aᵢ·/(n−2) − a·ⱼ/(n−2) + a··/((n−1)(n−2)),   Ãᵢᵢ = 0
-        (Ã·B̃) = Σ_{i≠j} Ãᵢⱼ B̃ᵢⱼ / (n(n−3))             (unbiased dCov²(X, Y))
-        R*(X, Y) = (Ã·B̃) / sqrt((Ã·Ã)(B̃·B̃))
-
-    Choice of estimator
-    -------------------
-    The original V-statistic dCor of Székely, Rizzo & Bakirov (2007) double
-    centres the distance matrices and is strongly biased upwards: for
-    *independent* vectors it tends to 1 as the dimension grows with n fixed
-    (Székely & Rizzo 2013), which is exactly the regime of network activations
-    (d of hundreds to thousands).  R*ₙ is the U-statistic version: unbiased for
-    the population dCor², ≈ 0 for independent data at any n and d, and it is
-    still exactly 1 for ``R*(X, X)``.  It can be slightly negative, so it is
-    reported as is (no square root): it estimates the *squared* population
-    distance correlation.  (``dcor.u_distance_correlation_sqr`` computes the
-    same quantity; ReSi and ``dcor.distance_correlation`` report the biased
-    V-statistic dCor instead, so values differ.)
-
-    Range [−1, 1]; 1 for X = Y.  In the population, dCor = 0 iff X and Y are
-    independent (SRB 2007).
-
-    Invariances
-    -----------
-    Euclidean distances are unchanged by orthogonal maps and translations and
-    scale with isotropic scaling, which the normalisation cancels.  Not
-    invariant to general invertible linear maps.
-
-    Assumptions
-    -----------
-    Rows are paired samples; n >= 4.  Costs O(n²) memory and O(n² d) time.
-    Differentiable (gradients are finite also for coincident points).
-
-    References
-    ----------
-    Székely, Rizzo & Bakirov, "Measuring and testing dependence by correlation
-    of distances", Ann. Statist. 2007.  Székely & Rizzo, "The distance
-    correlation t-test of independence in high dimension", J. Multivariate
-    Anal. 2013; "Partial distance correlation with methods for dissimilarities",
-    Ann. Statist. 2014.
-    """
-
-    info = MeasureInfo(
-        name="distance_correlation",
-        family="rsm",
-        kind="similarity",
-        value_range=(-1.0, 1.0),
-        symmetric=True,
-        metric=False,
-        invariances=_ORTHO_SCALE_SHIFT,
-        assumptions="Rows are paired samples; bias-corrected (U-statistic) estimate of the "
-        "squared distance correlation, may be slightly negative; O(n^2) memory; n >= 4.",
-        reference="Székely, Rizzo & Bakirov, Ann. Statist. 2007; Székely & Rizzo, "
-        "J. Multivariate Anal. 2013 and Ann. Statist. 2014",
-        differentiable=True,
-        min_samples=4,
-    )
-
-    def _prepare(self, p: Prepared) -> None:
-        a = u_center(distances(p.data))
-        norm2 = u_inner(a, a)
-        if not bool(norm2 > 0):
-            raise DegenerateInputError(
-                "distance_correlation: the U-centred distance matrix vanishes (all samples "
-                "equidistant); distance correlation is undefined"
-            )
-        p.cache["u_dist"] = a
-        p.cache["u_dist_norm2"] = norm2
-
-    def _compare(self, px: Prepared, py: Prepared) -> Array:
-        xp = namespace(px.data)
-        num = u_inner(px.cache["u_dist"], py.cache["u_dist"])
-        return num / xp.sqrt(px.cache["u_dist_norm2"] * py.cache["u_dist_norm2"])
 
 
 # --------------------------------------------------------------------------
@@ -206,7 +123,7 @@ class EigenspaceOverlap(Measure):
         reference="May et al., On the Downstream Performance of Compressed Word Embeddings, "
         "NeurIPS 2019",
         differentiable=True,
-        min_samples=3,
+        **GEOMETRY.fields(),
         params={"center": False},
         variants=({}, {"center": True}),
     )
@@ -300,7 +217,7 @@ class GULP(Measure):
         reference="Boix-Adserà et al., GULP: a prediction-based metric between "
         "representations, NeurIPS 2022",
         differentiable=True,
-        min_samples=3,
+        **GEOMETRY.fields(),
         params={"lam": 0.01},
         variants=({}, {"lam": 0.0}, {"lam": 10.0}),
     )
@@ -383,7 +300,7 @@ class RSMNormDifference(Measure):
         reference="Klabunde et al., Similarity of Neural Network Models: A Survey of "
         "Functional and Representational Measures, 2023",
         differentiable=True,
-        min_samples=2,
+        **GEOMETRY.fields(),
     )
 
     def _prepare(self, p: Prepared) -> None:
@@ -445,7 +362,7 @@ class RiemannianDistance(Measure):
         reference="Shahbazi et al., Using distance on the Riemannian manifold to compare "
         "representations in brain and in models, NeuroImage 2021",
         differentiable=True,
-        min_samples=3,
+        **GEOMETRY.fields(),
         params={"ridge": 1e-3},
         variants=({}, {"ridge": 0.1}),
     )

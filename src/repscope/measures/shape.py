@@ -32,7 +32,7 @@ from repscope.measures.cca import (
     CrossSpectra,
     shrunk_spectrum,
 )
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import GEOMETRY, Invariance, MeasureInfo
 from repscope.measures.registry import register
 
 __all__ = ["ShapeMetric"]
@@ -89,7 +89,7 @@ class ShapeMetric(CCAMeasure):
         reference="Williams et al., Generalized Shape Metrics on Neural Representations, "
         "NeurIPS 2021",
         differentiable=True,
-        min_samples=3,
+        **GEOMETRY.fields(),
         params={"alpha": 1.0},
         variants=({}, {"alpha": 0.0}, {"alpha": 0.5}),
     )

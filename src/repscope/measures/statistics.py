@@ -24,7 +24,7 @@ from repscope.core.errors import DegenerateInputError
 from repscope.core.validation import warn_degenerate
 from repscope.measures._knn import knn
 from repscope.measures.base import Measure, Prepared
-from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.metadata import MEAN, NEIGHBOURS, PAIRS, Invariance, MeasureInfo
 from repscope.measures.registry import register
 
 __all__ = [
@@ -158,6 +158,7 @@ class _StatisticDifference(Measure):
     """``|s(X) − s(Y)|`` for a per-representation statistic ``s`` (cached by prepare)."""
 
     requires_variance = False
+    warns_rank_one = False  # one summary per representation: no geometry is compared
 
     def _statistic(self, x: Array) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -217,7 +218,7 @@ class MagnitudeDifference(_StatisticDifference):
         assumptions=_PSEUDO + " Scale-dependent.",
         reference="Klabunde et al., ACM Computing Surveys 2025 (magnitude)",
         differentiable=True,
-        min_samples=1,
+        **MEAN.fields(),
     )
 
     def _statistic(self, x: Array) -> Any:
@@ -251,7 +252,7 @@ class ConcentricityDifference(_StatisticDifference):
         assumptions=_PSEUDO + " Rows and the mean row must be non-zero; origin-dependent.",
         reference="Klabunde et al., ACM Computing Surveys 2025 (concentricity)",
         differentiable=True,
-        min_samples=1,
+        **MEAN.fields(),
     )
 
     def _statistic(self, x: Array) -> Any:
@@ -291,7 +292,7 @@ class UniformityDifference(_StatisticDifference):
         assumptions=_PSEUDO + " Rows must be non-zero; value at most 4t.",
         reference="Wang & Isola, ICML 2020; Klabunde et al., ACM Computing Surveys 2025",
         differentiable=True,
-        min_samples=2,
+        **PAIRS.fields(),
         params={"t": 2.0},
     )
 
@@ -333,7 +334,7 @@ class IntrinsicDimensionDifference(_StatisticDifference):
         "left out (with a warning).",
         reference="Facco et al., Scientific Reports 2017",
         backend="numpy",
-        min_samples=3,
+        **NEIGHBOURS.fields(),
     )
 
     requires_variance = True
