@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import html
-import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from browser import panels_by_measure
 from typer.testing import CliRunner
 
 import repscope
 from repscope.cli.main import app
 from repscope.report import build_report
-from repscope.report.marks import best_cells, prepare_results, version_warnings
 from repscope.storage.results_db import ResultsDB
 from repscope.study import load_study, run_study
+from repscope.views.marks import best_cells, prepare_results, version_warnings
 
 
-def _figures(page: str) -> dict[str, list[dict[str, str]]]:
-    """``{measure label: [data-* attributes of each of its figures]}``."""
-    out: dict[str, list[dict[str, str]]] = {}
-    for attrs in re.findall(r"<figure( data-[^>]*)>", page):
-        d = {k: html.unescape(v) for k, v in re.findall(r'data-([a-z]+)="([^"]*)"', attrs)}
-        out.setdefault(d["measure"], []).append(d)
-    return out
+def _figures(page: str) -> dict[str, list[dict[str, Any]]]:
+    """``{measure label: [its layer × layer panels]}`` from the page's embedded data."""
+    return panels_by_measure(page)
 
 
 # ------------------------------------------------------------------ best cells
@@ -167,7 +163,7 @@ def test_report_shows_held_out_fitted_values_and_boxes_no_artefact(artefact) -> 
     (cca,) = figs["mean_cca (held-out)"]
     assert cca["boxed"] == "a1→match"  # a2's best cell is not significant, wide is degenerate
     assert cca["hatched"] == "wide→logits; wide→match"
-    assert "svcca (held-out)" in figs and "Held-out values" in page
+    assert "svcca (held-out)" in figs and "Held-out value: fitted on a random half" in page
     # m rose to the family's need: 6 cells at q = 0.05 → m = 120
     assert set(results.loc[results.pvalue.notna(), "p_floor"]) == {1 / 121}
 
@@ -178,4 +174,4 @@ def test_in_sample_on_request_is_labelled_and_still_not_boxed(artefact) -> None:
     figs = _figures(page)
     (cca,) = figs["mean_cca (in-sample)"]
     assert "a2→" not in cca["boxed"] and "wide→" not in cca["boxed"]
-    assert "approach 1 as d → n" in page
+    assert "approaches 1 as d → n" in page

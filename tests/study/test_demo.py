@@ -7,7 +7,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from browser import figure_status, open_page, severe_console_errors
+from browser import (
+    figure_status,
+    open_page,
+    panels_by_measure,
+    resources_loaded,
+    save_first_screen,
+    severe_console_errors,
+)
 
 from repscope.study.demo import run_demo
 
@@ -50,8 +57,8 @@ def test_seed_profile_is_coherent_and_says_what_is_shared(demo) -> None:
 
 def test_report_has_stitching_probes_profiles(demo) -> None:
     html = Path(demo.report_path).read_text()
-    for section in ("Model stitching", "Linear probes", "Best-matching layers (cka)",
-                    "probes predict the same class",
+    for section in ("Model stitching", "Linear probes", "Which layer corresponds to which (cka)",
+                    "Do the probes predict the same class?",
                     "Invariance profiles", "Layer identification"):
         assert section in html
     stitch = demo.extras["stitching"][0]
@@ -68,12 +75,31 @@ def test_database_has_no_duplicates(demo) -> None:
     assert n == distinct == demo.n_rows > 100
 
 
-def test_demo_report_renders_in_browser(demo) -> None:
-    drv = open_page(Path(demo.report_path))
+def test_demo_report_renders_in_browser(demo, tmp_path: Path) -> None:
+    """Renders, logs no console error, fetches nothing, a control changes what is shown; the
+    first screen is the screenshot in the docs (``REPSCOPE_SCREENSHOT_DIR=docs`` refreshes it)."""
+    import os
+
+    path = Path(demo.report_path)
+    assert path.stat().st_size < 3_000_000  # the page budget, script and data included
+    drv = open_page(path)
     try:
         status = figure_status(drv)
-        assert status["total"] > 20 and status["rendered"] == status["total"], status
+        assert status["done"] == 1 and status["images"] == 0
+        assert status["total"] > 5 and status["rendered"] == status["total"], status
         assert severe_console_errors(drv) == []
+        assert resources_loaded(drv) == []
+        before = drv.find_element("id", "explorer-figure").get_attribute("data-pair")
+        drv.execute_script("var s=document.getElementById('explorer-pair');"
+                           "s.selectedIndex=s.options.length-1;"
+                           "s.dispatchEvent(new Event('change'));")
+        after = drv.find_element("id", "explorer-figure").get_attribute("data-pair")
+        assert after != before
+        shot = save_first_screen(drv, tmp_path / "report-first-screen.png")
+        assert shot.stat().st_size > 20_000
+        if os.environ.get("REPSCOPE_SCREENSHOT_DIR"):
+            save_first_screen(drv, Path(os.environ["REPSCOPE_SCREENSHOT_DIR"])
+                              / "report-first-screen.png")
     finally:
         drv.quit()
 
@@ -81,17 +107,15 @@ def test_demo_report_renders_in_browser(demo) -> None:
 def test_demo_report_makes_only_honest_claims(demo) -> None:
     """Observations on the demo: unmarked floor p-values, no multiple-comparison control,
     and in-sample CCA/regression best matches boxed where every layer 'matches' the logits."""
-    import html
-    import re
-
     page = Path(demo.report_path).read_text()
-    measures = {html.unescape(m) for m in re.findall(r'<figure data-[^>]*data-measure="([^"]*)"',
-                                                     page)}
+    panels = panels_by_measure(page)
+    measures = set(panels)
     for fitted in ("mean_cca", "svcca", "pwcca"):
         assert f"{fitted} (held-out)" in measures and fitted not in measures
         assert f"{fitted} (in-sample)" not in measures
     assert "≤ 0.00312" in page  # cka: 16 cells per figure → m = 320, floor 1/321
-    assert "BH q = 0.05 within this figure&#x27;s family of 16 cells" in page
+    assert any("BH q = 0.05 within this figure's family of 16 cells" in p["caption"]
+               for p in panels["cka"])
     con = sqlite3.connect(demo.db_path)
     floors = {r[0] for r in con.execute("SELECT DISTINCT p_floor FROM results "
                                         "WHERE pvalue IS NOT NULL")}

@@ -229,6 +229,28 @@ class ResultTable:
 
         return pd.DataFrame(self.to_records(), columns=list(self.columns))
 
+    # --------------------------------------------------------------- figures
+    def heatmap(self, measure: str, model_a: str | None = None, model_b: str | None = None,
+                **kwargs: Any) -> Any:
+        """Layer × layer heatmap of ``measure`` for one model pair (a matplotlib Figure).
+
+        Marked as in the report (best matches boxed where significant,
+        degenerate cells hatched, one colour scale per measure, a labelled
+        colour bar); the caller's matplotlib backend is not changed.  Keyword
+        arguments go to :func:`repscope.views.figures.layer_heatmap` (``dataset``,
+        ``fitted``, ``adjust``, ``q``, ``ax``).
+        """
+        from repscope.views.figures import layer_heatmap
+
+        return layer_heatmap(self, measure, model_a, model_b, **kwargs)
+
+    def model_heatmap(self, measure: str, **kwargs: Any) -> Any:
+        """Model × model view of ``measure`` (a matplotlib Figure; see
+        :func:`repscope.views.figures.model_heatmap`)."""
+        from repscope.views.figures import model_heatmap
+
+        return model_heatmap(self, measure, **kwargs)
+
     # --------------------------------------------------------------- display
     def _display(self) -> tuple[list[str], list[list[str]], list[str]]:
         notes: list[str] = []

@@ -175,7 +175,7 @@ def compare_study(spec: StudySpec, reps: dict, db: Any, dataset_id: str, progres
 
 # ------------------------------------------------------- functional + profiles
 def _model_layers(reps: dict, model: str) -> list[str]:
-    from repscope.report.html import natural_key
+    from repscope.views.analysis import natural_key
 
     return sorted({layer for (m, layer) in reps if m == model}, key=natural_key)
 
