@@ -126,8 +126,32 @@ def build_report(
         "accuracies": sorted((k, v) for k, v in (extras.get("accuracies") or {}).items()),
         "profiles": list(extras.get("profiles", [])),
         "adjust_label": method_label(method, q),
+        "agreement_summary": _agreement_summary(payload.get("agreement") or {}),
     }
     return HtmlReport(title, payload, context, notes)
+
+
+def _agreement_summary(agree: dict[str, Any]) -> str:
+    """One sentence: how far the measures agree on which layer pairs are more alike."""
+    names = agree.get("measures") or []
+    rho = np.array(agree.get("rho") or [], dtype=float)
+    if len(names) < 2 or rho.size == 0:
+        return ""
+    iu = np.triu_indices(len(names), 1)
+    vals = rho[iu]
+    ok = np.isfinite(vals)
+    if not ok.any():
+        return "The measures share too few layer pairs to say whether they agree."
+    lo = int(np.nanargmin(np.where(ok, vals, np.inf)))
+    i, j = iu[0][lo], iu[1][lo]
+    text = (f"Do the measures agree? Across the layer pairs they share, the median Spearman "
+            f"correlation between two measures is {np.median(vals[ok]):.2f} (from "
+            f"{vals[ok].min():.2f} to {vals[ok].max():.2f}, {int(ok.sum())} measure pairs); "
+            f"the least agreement is between {names[i]} and {names[j]} "
+            f"(ρ = {rho[i, j]:.2f}).")
+    if (~ok).any():
+        text += f" {int((~ok).sum())} measure pairs share too few layer pairs to compare."
+    return text
 
 
 def _method_notes(results: Any, method: str, q: float) -> list[str]:
