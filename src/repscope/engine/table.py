@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from repscope.core.errors import InvalidParameterError, RepscopeError
+from repscope.core.optional import require
 from repscope.inference.multiple_testing import (
     at_floor,
     check_method,
@@ -225,8 +226,7 @@ class ResultTable:
 
     def to_pandas(self) -> Any:
         """A :class:`pandas.DataFrame` with one row per result (``warnings`` as tuples)."""
-        import pandas as pd
-
+        pd = require("pandas", purpose="ResultTable.to_pandas()")
         return pd.DataFrame(self.to_records(), columns=list(self.columns))
 
     # --------------------------------------------------------------- display

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from repscope.core.errors import RepscopeError, RepscopeWarning
+from repscope.core.optional import require
 from repscope.extract._common import (
     Activations,
     ExtractionError,
@@ -101,10 +102,8 @@ def load_hf(path: str | os.PathLike[str], *, device: Any = None) -> tuple[Any, A
             f"{folder} is not a local Hugging Face model folder (no config.json); repscope "
             "loads models from local folders only and never downloads"
         )
-    try:
-        from transformers import AutoModel, AutoTokenizer
-    except ImportError as exc:  # pragma: no cover
-        raise RepscopeError("Hugging Face extraction needs: pip install transformers") from exc
+    transformers = require("transformers", purpose="loading Hugging Face models")
+    AutoModel, AutoTokenizer = transformers.AutoModel, transformers.AutoTokenizer
     with offline_env(), _quiet_transformers():
         # never the folder's own Python code; weights are read without unpickling objects
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True,
@@ -313,8 +312,7 @@ def extract_hf(
     Activations
         Layer name -> ``(n_texts, d)`` (or ``(n_tokens, d)`` for ``none``).
     """
-    import torch
-
+    torch = require("torch", purpose="extract_hf")
     if isinstance(model, (str, os.PathLike)):
         loaded_model, loaded_tok = load_hf(model)
         model = loaded_model
