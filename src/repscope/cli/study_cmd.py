@@ -28,7 +28,8 @@ def run(
     out: Path = typer.Option(None, "--out", "-o", help="Output folder (default "
                              "repscope-out/<study name>)."),
     no_report: bool = typer.Option(False, "--no-report", help="Skip writing report.html."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output (shown by "
+                               "default when stderr is a terminal)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
     dask: str = typer.Option(
         None, "--dask", help="Run the comparisons on Dask: a scheduler address (tcp://host:port), "
@@ -52,8 +53,8 @@ def run(
 
         engine = dask_client(dask)  # grid() picks up the active client
     with engine:
-        outcome = run_study(spec, out, progress=not quiet and not as_json, report=not no_report,
-                            trust=policy)
+        outcome = run_study(spec, out, progress=False if quiet or as_json else None,
+                            report=not no_report, trust=policy)
     summary = {"out": str(outcome.out), "database": str(outcome.db_path),
                "report": str(outcome.report_path) if outcome.report_path else None,
                "rows": outcome.n_rows}
@@ -104,13 +105,14 @@ def demo(
     quick: bool = typer.Option(False, "--quick", help="A smaller, faster configuration."),
     no_text_models: bool = typer.Option(False, "--no-text-models",
                                         help="Skip the MiniLM vs MPNet comparison."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output (shown by "
+                               "default when stderr is a terminal)."),
 ) -> None:
     """Run the built-in offline demo and write OUT/report.html."""
     from repscope.study.demo import run_demo
 
     outcome = run_demo(out, quick=quick, include_text_models=not no_text_models,
-                       progress=not quiet)
+                       progress=False if quiet else None)
     for line in outcome.extras.get("findings", []):
         typer.echo(f"• {line}")
     typer.echo(f"report: {outcome.report_path}")

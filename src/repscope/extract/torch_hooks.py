@@ -284,7 +284,8 @@ def extract_torch(
     chunk_rows : int, optional
         Rows per store chunk (default: about 8 MiB per chunk).
     progress : bool or None
-        Progress bar on stderr; ``None``: only when stderr is a terminal.
+        Progress bar on stderr; ``None`` (default): when the session is interactive
+        (stderr is a terminal, or IPython/Jupyter) and there is more than one batch.
 
     Returns
     -------

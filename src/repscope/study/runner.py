@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from repscope.core.errors import DegeneracyWarning, RepscopeError
+from repscope.core.progress import show_progress
 from repscope.core.threads import single_threaded
 from repscope.storage.results_db import json_default
 from repscope.study.datasets import StudyData, load_npy, load_study_data
@@ -311,14 +312,16 @@ def merge_extras(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- run
-def run_study(spec: StudySpec, out: str | Path | None = None, *, progress: bool = True,
+def run_study(spec: StudySpec, out: str | Path | None = None, *, progress: bool | None = None,
               report: bool = True, trust: Trust | str | Sequence[str] | None = None
               ) -> StudyOutcome:
     """Run one study into ``out`` (default ``repscope-out/<study name>``).
 
     ``trust`` names the modules (or ``module:function`` factories) whose code the
     study may run beyond the registered factories (:mod:`repscope.study.trust`);
-    a trusted factory runs code like a script.
+    a trusted factory runs code like a script.  ``progress``: status lines and progress
+    bars on stderr; ``None`` (default): when the session is interactive (stderr is a
+    terminal, or IPython/Jupyter).
     """
     return run_studies([spec], out or Path("repscope-out") / _slug(spec.name),
                        progress=progress, report=report, title=spec.title or spec.name,
@@ -333,7 +336,7 @@ def run_studies(
     specs: Sequence[StudySpec],
     out: str | Path,
     *,
-    progress: bool = True,
+    progress: bool | None = None,
     report: bool = True,
     title: str = "repscope report",
     description: str = "",
@@ -343,7 +346,7 @@ def run_studies(
     """Run several studies into one folder, database and report.
 
     ``after(spec, reps, results_dataframe, extras)`` may return more extras
-    (e.g. findings) once a study's comparisons are done.  ``trust``: see
+    (e.g. findings) once a study's comparisons are done.  ``trust`` and ``progress``: see
     :func:`run_study`; every factory is checked before anything runs.  The run
     holds ``out`` for itself (:class:`~repscope.study.folder_lock.FolderLock`):
     a second run on the same folder stops with
@@ -353,7 +356,7 @@ def run_studies(
     policy.check(specs)  # before anything is imported, created or run
     out = Path(out)
     with FolderLock(out):
-        return _run_locked(specs, out, progress=progress, report=report, title=title,
+        return _run_locked(specs, out, progress=show_progress(progress), report=report, title=title,
                            description=description, after=after, trust=policy)
 
 
