@@ -9,6 +9,7 @@ Quick start::
     repscope.compare(X, Y, stats="all")      # several measures with statistics
     repscope.profile(X, Y).sentence          # in which senses they agree
     repscope.grid(reps, db="results.sqlite") # all pairs of many layers, resumable
+    repscope.report                          # HTML reports: build_report, write_report
 
 The names below are loaded on first use (PEP 562), so ``import repscope`` is
 cheap.  The package is laid out by role — ``core``, ``measures``,
@@ -72,6 +73,7 @@ __all__ = [
     "__version__",
     "extract",
     "inference",
+    "report",
     "testing",
     "Measure",
     "Prepared",
@@ -123,7 +125,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
-    from repscope import extract, inference, testing
+    from repscope import extract, inference, report, testing
     from repscope.core.errors import (
         DegeneracyWarning,
         DegenerateInputError,
