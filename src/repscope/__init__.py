@@ -5,6 +5,7 @@ Quick start::
     import repscope
     repscope.list_measures()                 # metadata of every measure
     cka = repscope.measure("cka")            # a callable (X, Y) -> float
+    repscope.measure("cka[kernel=rbf]")      # parameters in the report's notation
     cka(X, Y)
     repscope.compare(X, Y, stats="all")      # several measures with statistics
     repscope.profile(X, Y).sentence          # in which senses they agree
@@ -37,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "measure": "repscope.measures.registry",
     "measure_class": "repscope.measures.registry",
     "measure_info": "repscope.measures.registry",
+    "parse_measure": "repscope.measures.spec",
     "register": "repscope.measures.registry",
     "unregister": "repscope.measures.registry",
     # comparisons and answers
@@ -84,6 +86,7 @@ __all__ = [
     "measure",
     "measure_class",
     "measure_info",
+    "parse_measure",
     "register",
     "unregister",
     "compare",
@@ -155,5 +158,6 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         register,
         unregister,
     )
+    from repscope.measures.spec import parse_measure
     from repscope.storage.activation_store import ActivationStore
     from repscope.storage.results_db import ResultsDB
