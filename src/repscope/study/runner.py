@@ -37,7 +37,7 @@ from repscope.core.threads import single_threaded
 from repscope.storage.results_db import json_default
 from repscope.study.datasets import StudyData, load_npy, load_study_data
 from repscope.study.folder_lock import FolderLock
-from repscope.study.schema import canonical_measure, measure_name
+from repscope.study.schema import canonical_measure, measure_label
 from repscope.study.spec import ModelSpec, StudySpec, StudySpecError
 from repscope.study.trust import Trust
 
@@ -164,12 +164,12 @@ def compare_study(spec: StudySpec, reps: dict, db: Any, dataset_id: str, progres
     with warnings.catch_warnings(), single_threaded(small):
         warnings.simplefilter("ignore", DegeneracyWarning)  # recorded per row by grid
         if with_stats:
-            names = ", ".join(map(measure_name, with_stats))
+            names = ", ".join(map(measure_label, with_stats))
             _say(progress, f"comparing with statistics: {names}")
             grid(reps, measures=_grid_measures(with_stats), stats=stats, pairs=spec.pairs, db=db,
                  dataset=dataset_id, seed=spec.seed, progress=progress, fitted=spec.fitted)
         if plain:
-            _say(progress, f"comparing: {', '.join(map(measure_name, plain))}")
+            _say(progress, f"comparing: {', '.join(map(measure_label, plain))}")
             grid(reps, measures=_grid_measures(plain), pairs=spec.pairs, db=db,
                  dataset=dataset_id, seed=spec.seed, progress=progress, fitted=spec.fitted)
 
@@ -379,7 +379,7 @@ def _run_locked(specs: Sequence[StudySpec], out: Path, *, progress: bool, report
             compare_study(spec, reps, db, data.dataset_id, progress)
             new = functional_analyses(spec, data, reps, torch_models, progress)
             results = db.to_pandas(dataset=data.dataset_id)
-            primary = spec.primary_measure or measure_name(spec.measures[0])
+            primary = spec.primary_measure or measure_label(spec.measures[0])
             if spec.profile and len(spec.models) > 1:
                 known = {(p["model_a"], p["layer_a"], p["model_b"], p["layer_b"]): p
                          for p in extras.get("profiles", [])}

@@ -61,7 +61,7 @@ from pydantic import ValidationError
 
 from repscope.core.errors import RepscopeError
 from repscope.inference.options import DEFAULT_CI_METHOD
-from repscope.study.schema import ModelTable, StudyFile
+from repscope.study.schema import ModelTable, StudyFile, primary_label
 from repscope.study.spec_errors import describe_errors
 
 if sys.version_info >= (3, 11):
@@ -166,7 +166,8 @@ def parse_study(data: Any, base: Path, path: Path | None = None) -> StudySpec:
         stats_measures=None if st.measures is None else tuple(st.measures),
         probes=doc.functional.probes,
         stitching=doc.functional.stitching,
-        primary_measure=rp.primary_measure,
+        primary_measure=(None if rp.primary_measure is None
+                         else primary_label(rp.primary_measure, list(cmp.measures))),
         title=rp.title,
         fitted=cmp.fitted,
         adjust=st.adjust,
