@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from repscope.cli.compare_cmd import CIMethod
+from repscope.cli.output import failed_measures, report_failures, row_label
 from repscope.core.errors import RepscopeError
 
 RUN_HELP = (
@@ -31,6 +34,14 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output (shown by "
                                "default when stderr is a terminal)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    permutations: int = typer.Option(
+        None, "--permutations", min=0, help="Override [stats] permutations (0 = off)."),
+    n_boot: int = typer.Option(
+        None, "--n-boot", min=0, help="Override [stats] bootstrap: interval resamples "
+        "(0 = off)."),
+    ci_method: CIMethod = typer.Option(
+        None, "--ci-method", case_sensitive=False, help="Override [stats] ci: the interval "
+        "method."),
     dask: str = typer.Option(
         None, "--dask", help="Run the comparisons on Dask: a scheduler address (tcp://host:port), "
         "or local / local:N for a local cluster."),
@@ -40,12 +51,19 @@ def run(
         "module:function. A trusted factory runs code like a script: trust only code you "
         "wrote or reviewed. Repeatable."),
 ) -> None:
-    """Run a study: extract → compare → report; re-running resumes where it stopped."""
+    """Run a study: extract → compare → report; re-running resumes where it stopped.
+
+    Exits with code 1 when a measure could not be computed for any pair (its
+    first error is printed), 2 for a bad study file or bad options.
+    """
     from repscope.study import load_study, run_study
     from repscope.study.trust import Trust
 
     policy = Trust.of(trust or None)
     spec = load_study(study)
+    overrides = {"permutations": permutations, "bootstrap": n_boot,
+                 "ci_method": None if ci_method is None else ci_method.value}
+    spec = replace(spec, **{k: v for k, v in overrides.items() if v is not None})
     policy.check([spec])  # before anything is imported or created
     engine: Any = contextlib.nullcontext()
     if dask:
@@ -62,6 +80,18 @@ def run(
         typer.echo(json.dumps(summary))
     elif not quiet:
         typer.echo(f"{outcome.n_rows} result rows in {outcome.db_path}")
+    report_failures(_failed(spec, outcome.db_path), pairs="every pair")
+
+
+def _failed(spec: Any, db_path: Path) -> dict[str, str]:
+    """The study's measures whose every stored row holds an error instead of a value."""
+    from repscope.storage.results_db import ResultsDB
+    from repscope.study.schema import measure_label
+
+    wanted = {measure_label(m) for m in spec.measures}
+    with ResultsDB(db_path) as db:
+        rows = [r for r in db.rows() if row_label(r) in wanted]
+    return failed_measures(rows)
 
 
 def report(
