@@ -95,14 +95,12 @@ def _extract_model(m: ModelSpec, data: StudyData, store: Any, progress: bool,
                              batch_size=m.batch_size, store=store, model_id=m.name,
                              dataset_id=data.dataset_id, progress=progress)
         return {layer: acts[layer] for layer in acts}, model
-    # Hugging Face
-    from repscope.extract import load_hf
-    from repscope.extract import pretrained as zoo
+    # Hugging Face: a built-in name, a model id in the local Hugging Face cache, or a folder
+    from repscope.extract import load_model
 
     if not isinstance(data.inputs, list):
         raise StudySpecError(f"model {m.name!r} is a text model; use a sentences dataset")
-    hf = str(m.hf)
-    model, tok = zoo.load(hf) if hf.lower() in {k.lower() for k in zoo.known()} else load_hf(hf)
+    model, tok = load_model(str(m.hf))
     layers = None if m.layers == "all" else list(m.layers)
     acts = extract_hf(model, tok, data.inputs, layers=layers, pooling=m.pooling,
                       batch_size=m.batch_size, store=store, model_id=m.name,

@@ -280,9 +280,10 @@ class ModelTable(_Table):
     kwargs: dict[str, Any] | None = Field(
         None, description="`factory` only: keyword arguments of the factory, a table.")
     hf: str | None = Field(
-        None, min_length=1, description="A Hugging Face model: a name from "
-        "`repscope.extract.pretrained` or a local model folder (loaded offline, never "
-        "with remote code).")
+        None, min_length=1, description="A Hugging Face model: a built-in name "
+        "(`all-MiniLM-L6-v2`, `all-mpnet-base-v2`), a model id in the local Hugging Face "
+        "cache (`\"org/name\"`), or a local model folder; loaded offline (never downloaded), "
+        "never with remote code.")
     pooling: Literal["mean", "last", "first", "cls"] | None = Field(
         None, description="`hf` only: how token activations become one row per input "
         "(default `mean`).")

@@ -18,7 +18,7 @@ Example (``examples/digits_study.toml``)::
 
     [[models]]
     name = "minilm"
-    hf = "all-MiniLM-L6-v2"   # a repscope.extract.pretrained name or a local HF folder
+    hf = "all-MiniLM-L6-v2"   # a built-in name, an id in the HF cache or a local HF folder
     pooling = "mean"          # mean | last | first | cls
     layers = "all"
 
