@@ -66,8 +66,11 @@ class MissingDependencyError(RepscopeError, ImportError):
 
 #: hints that name a Python function, and what a command-line user runs instead
 #: (:func:`for_cli` swaps them in the messages the ``repscope`` command prints)
+#: how an unknown measure's message ends in the Python API
+LIST_MEASURES_HINT = "(repscope.list_measures() lists all)"
+
 CLI_HINTS: dict[str, str] = {
-    "(repscope.list_measures() lists all)": "(run `repscope measures` to list them)",
+    LIST_MEASURES_HINT: "(run `repscope measures` to list them)",
 }
 
 

@@ -10,7 +10,12 @@ import difflib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from repscope.core.errors import InvalidParameterError, RepscopeError, UnknownMeasureError
+from repscope.core.errors import (
+    LIST_MEASURES_HINT,
+    InvalidParameterError,
+    RepscopeError,
+    UnknownMeasureError,
+)
 from repscope.measures.base import Measure
 from repscope.measures.metadata import MeasureInfo
 from repscope.measures.spec import parse_measure
@@ -63,7 +68,7 @@ def unregister(name: str) -> None:
 
 #: how an unknown name's message ends (the CLI swaps it for `repscope measures`:
 #: :data:`repscope.core.errors.CLI_HINTS`)
-LIST_HINT = "(repscope.list_measures() lists all)"
+LIST_HINT = LIST_MEASURES_HINT
 
 
 def canonical_name(name: str) -> str:
