@@ -126,6 +126,8 @@ def measure(name: str, **params: Any) -> Measure:
     measure does not have raise :class:`~repscope.InvalidParameterError` listing
     the ones it has.
     """
+    if isinstance(name, str) and name in _REGISTRY:  # a registered name as it is
+        return _REGISTRY[name](**params)
     parsed = parse_measure(name) if isinstance(name, str) else None
     cls = measure_class(parsed.name if parsed else name)
     given = _typed_like_defaults(cls, parsed.params) if parsed else {}
