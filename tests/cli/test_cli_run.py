@@ -61,6 +61,17 @@ def test_overrides_switch_statistics_on(tmp_path: Path, monkeypatch, capsys) -> 
     assert stats["ci_method"] == "percentile"
 
 
+def test_ci_method_alone_turns_intervals_on(tmp_path: Path, monkeypatch, capsys) -> None:
+    study = _study(tmp_path, '["cka"]')
+    out = tmp_path / "out"
+    code, _, err = _run(["run", str(study), "--out", str(out), "--no-report", "-q",
+                         "--ci-method", "normal"], monkeypatch, capsys)
+    assert code == 0, err
+    (row,) = _rows(out)
+    assert row["ci_low"] is not None and row["pvalue"] is None
+    assert json.loads(row["stats"])["ci_method"] == "normal"
+
+
 def test_a_measure_failing_for_every_pair_exits_1(tmp_path: Path, monkeypatch, capsys) -> None:
     study = _study(tmp_path, '["cka", "permutation_procrustes"]')  # widths 4 and 3
     code, stdout, err = _run(["run", str(study), "--out", str(tmp_path / "out"), "--no-report"],

@@ -41,7 +41,7 @@ def run(
         "(0 = off)."),
     ci_method: CIMethod = typer.Option(
         None, "--ci-method", case_sensitive=False, help="Override [stats] ci: the interval "
-        "method."),
+        "method (turns intervals on)."),
     dask: str = typer.Option(
         None, "--dask", help="Run the comparisons on Dask: a scheduler address (tcp://host:port), "
         "or local / local:N for a local cluster."),
@@ -64,6 +64,10 @@ def run(
     overrides = {"permutations": permutations, "bootstrap": n_boot,
                  "ci_method": None if ci_method is None else ci_method.value}
     spec = replace(spec, **{k: v for k, v in overrides.items() if v is not None})
+    if ci_method is not None and not spec.bootstrap:  # an interval method asks for intervals
+        from repscope.inference.options import DEFAULT_BOOTSTRAP
+
+        spec = replace(spec, bootstrap=DEFAULT_BOOTSTRAP)
     policy.check([spec])  # before anything is imported or created
     engine: Any = contextlib.nullcontext()
     if dask:
