@@ -147,7 +147,12 @@ def test_a_study_names_a_cached_model(cache: Path, tmp_path: Path) -> None:
     spec = parse_study({
         "study": {"name": "hf-cache"}, "dataset": {"kind": "sentences", "n": 8},
         "models": [{"name": "tiny", "hf": "fake-org/tiny-bert", "layers": ["hidden.1"]},
-                   {"name": "mini", "hf": "Other-Org/Mini", "pooling": "first"}],
+                   {"name": "mini", "hf": "Other-Org/Mini", "pooling": "first",
+                    "layers": [0, -1]}],  # hidden-state indices
         "compare": {"measures": ["cka"], "profile": False}}, tmp_path)
     out = run_study(spec, tmp_path / "out", report=False, progress=False)
     assert out.n_rows == 2  # tiny hidden.1 against mini's hidden.0 and hidden.1
+    from repscope.storage.results_db import ResultsDB
+
+    with ResultsDB(out.db_path) as db:
+        assert sorted(r["layer_b"] for r in db.rows()) == ["hidden.0", "hidden.1"]

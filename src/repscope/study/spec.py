@@ -125,7 +125,10 @@ def _model(m: ModelTable, base: Path) -> ModelSpec:
     elif m.layers in (None, "all"):
         layers = "all"
     else:
-        layers = tuple(str(x) for x in m.layers)
+        # hidden-state indices of hf models stay integers (1 is "hidden.1"); module names
+        # of torch models are strings ("0" names the first module of an nn.Sequential)
+        layers = tuple(x if m.kind == "hf" and isinstance(x, int) else str(x)
+                       for x in m.layers)
     return ModelSpec(name=m.name, kind=m.kind, layers=layers, factory=m.factory,
                      kwargs=dict(m.kwargs or {}), hf=m.hf, pooling=m.pooling or "mean",
                      activations=acts, batch_size=m.batch_size or 64)
