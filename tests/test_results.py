@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import repscope
-from repscope.core.errors import InvalidParameterError, RepscopeError
+from repscope.core.errors import InvalidParameterError, MissingDependencyError, RepscopeError
 from repscope.storage import results_db as results
 from repscope.storage.results_db import (
     COLUMNS,
@@ -147,10 +148,8 @@ def test_export_pandas_csv(db, tmp_path):
 
 def test_parquet_needs_pyarrow(db, tmp_path, monkeypatch):
     db.insert(row())
-    real = results.importlib.util.find_spec
-    monkeypatch.setattr(results.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "pyarrow" else real(name, *a))
-    with pytest.raises(ImportError, match="pip install pyarrow"):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if it were not installed
+    with pytest.raises(MissingDependencyError, match="pip install pyarrow"):
         db.to_parquet(tmp_path / "r.parquet")
 
 

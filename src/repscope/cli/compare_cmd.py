@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -10,8 +11,13 @@ from typing import Any
 import numpy as np
 import typer
 
+from repscope.cli.output import check_out, failed_measures, report_failures, write_table
 from repscope.core.errors import RepscopeError
+from repscope.inference.options import CI_METHODS, DEFAULT_CI_METHOD
 from repscope.storage.results_db import json_default
+
+#: the interval methods of ``--ci-method`` (those :class:`~repscope.inference.options.Stats` has)
+CIMethod = enum.Enum("CIMethod", {m: m for m in CI_METHODS}, type=str)
 
 
 def _load(path: Path) -> np.ndarray:
@@ -24,31 +30,67 @@ def _load(path: Path) -> np.ndarray:
     raise RepscopeError(f"{path}: expected a .npy, .csv or .txt file of shape (n, d)")
 
 
+def _stats(stats: str | None, permutations: int | None, n_boot: int | None,
+           ci_method: str | None) -> Any:
+    """The :class:`Stats` of ``--stats`` with ``--permutations``, ``--n-boot`` and
+    ``--ci-method`` on top (each of these switches its statistic on)."""
+    from repscope.inference.options import DEFAULT_BOOTSTRAP, Stats
+
+    st = Stats.parse([s.strip() for s in stats.split(",") if s.strip()] if stats else None)
+    if permutations is not None:
+        st = replace(st, n_permutations=permutations)
+    if n_boot is not None:
+        st = replace(st, n_boot=n_boot)
+    if ci_method is not None:
+        st = replace(st, ci_method=ci_method, n_boot=st.n_boot or DEFAULT_BOOTSTRAP)
+    return st
+
+
 def compare(
     x: Path = typer.Argument(..., help="Representation A: .npy/.csv (n, d)."),
     y: Path = typer.Argument(..., help="Representation B: .npy/.csv (n, d')."),
-    measure: list[str] = typer.Option(None, "--measure", "-m",
-                                      help="Measure name (repeatable; default: a core set)."),
+    measure: list[str] = typer.Option(
+        None, "--measure", "-m",
+        help="Measure, any case, with parameters as the report writes them: "
+        "-m cka -m \"cka\\[kernel=rbf,sigma=0.5]\" (repeatable; default: a core set; "
+        "`repscope measures` lists them)."),
     stats: str = typer.Option(None, "--stats",
                               help="permutation, bootstrap, heldout or all (comma-separated)."),
-    ci: str = typer.Option(None, "--ci",
-                           help="Interval method with --stats bootstrap: jackknife (default, "
-                                "bias-corrected estimate), percentile, bca or normal."),
+    permutations: int = typer.Option(
+        None, "--permutations", min=0,
+        help="Permutations of the permutation test (turns it on; 0 = off; raised for the "
+        "table's family of tests)."),
+    n_boot: int = typer.Option(
+        None, "--n-boot", min=0,
+        help="Confidence intervals: bootstrap resamples (turns them on; 0 = off)."),
+    ci_method: CIMethod = typer.Option(
+        None, "--ci-method", "--ci", case_sensitive=False,
+        help=f"Interval method (turns intervals on): {DEFAULT_CI_METHOD} (default, "
+        "bias-corrected estimate), percentile, bca or normal."),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON records."),
+    out: Path = typer.Option(
+        None, "--out", "-o",
+        help="Also write the results table to this file: .csv, .json or .parquet."),
 ) -> None:
-    """Compare two saved representations with one or more measures."""
-    from repscope.engine.compare import compare as run_compare
-    from repscope.inference.options import Stats
+    """Compare two saved representations with one or more measures.
 
-    st: Any = Stats.parse([s.strip() for s in stats.split(",")] if stats else None)
-    if ci is not None:
-        st = replace(st, ci_method=ci)
+    Exits with code 1 when a measure could not be computed (its error is printed),
+    2 for bad input.
+    """
+    from repscope.engine.compare import compare as run_compare
+
+    check_out(out)
+    st = _stats(stats, permutations, n_boot, None if ci_method is None else ci_method.value)
     table = run_compare(_load(x), _load(y), measures=measure or None, stats=st, seed=seed)
     if as_json:
         typer.echo(json.dumps(table.to_records(), default=json_default))
     else:
         typer.echo(str(table))
+    if out is not None:
+        write_table(table.to_records(), table.columns, out)
+        typer.echo(f"{len(table)} rows written to {out}", err=True)
+    report_failures(failed_measures(table))
 
 
 def profile(

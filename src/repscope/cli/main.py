@@ -10,7 +10,8 @@ import sys
 import typer
 
 from repscope.cli import compare_cmd, measures_cmd, paper_cmd, study_cmd
-from repscope.core.errors import RepscopeError
+from repscope.core.errors import RepscopeError, for_cli
+from repscope.core.version import __version__
 
 app = typer.Typer(
     name="repscope",
@@ -29,17 +30,31 @@ app.add_typer(paper_cmd.app, name="paper")
 app.command("llv")(paper_cmd.llv)
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"repscope {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
     """repscope: verified representational similarity, from models to answers."""
 
 
 def main() -> None:
-    """Run the CLI; repscope errors become a one-line message and exit code 2."""
+    """Run the CLI; repscope errors become a one-line message and exit code 2.
+
+    Messages name ``repscope`` commands where the Python API names functions
+    (:func:`repscope.core.errors.for_cli`).  A measure that fails for every pair
+    exits with code 1 (``compare``, ``run``).
+    """
     try:
         app()
     except RepscopeError as e:
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {for_cli(str(e))}", err=True)
         sys.exit(2)
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from repscope.cli.compare_cmd import CIMethod
+from repscope.cli.output import failed_measures, report_failures, row_label
 from repscope.core.errors import RepscopeError
 
 RUN_HELP = (
@@ -28,8 +31,17 @@ def run(
     out: Path = typer.Option(None, "--out", "-o", help="Output folder (default "
                              "repscope-out/<study name>)."),
     no_report: bool = typer.Option(False, "--no-report", help="Skip writing report.html."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output (shown by "
+                               "default when stderr is a terminal)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    permutations: int = typer.Option(
+        None, "--permutations", min=0, help="Override [stats] permutations (0 = off)."),
+    n_boot: int = typer.Option(
+        None, "--n-boot", min=0, help="Override [stats] bootstrap: interval resamples "
+        "(0 = off)."),
+    ci_method: CIMethod = typer.Option(
+        None, "--ci-method", case_sensitive=False, help="Override [stats] ci: the interval "
+        "method (turns intervals on)."),
     dask: str = typer.Option(
         None, "--dask", help="Run the comparisons on Dask: a scheduler address (tcp://host:port), "
         "or local / local:N for a local cluster."),
@@ -39,12 +51,23 @@ def run(
         "module:function. A trusted factory runs code like a script: trust only code you "
         "wrote or reviewed. Repeatable."),
 ) -> None:
-    """Run a study: extract → compare → report; re-running resumes where it stopped."""
+    """Run a study: extract → compare → report; re-running resumes where it stopped.
+
+    Exits with code 1 when a measure could not be computed for any pair (its
+    first error is printed), 2 for a bad study file or bad options.
+    """
     from repscope.study import load_study, run_study
     from repscope.study.trust import Trust
 
     policy = Trust.of(trust or None)
     spec = load_study(study)
+    overrides = {"permutations": permutations, "bootstrap": n_boot,
+                 "ci_method": None if ci_method is None else ci_method.value}
+    spec = replace(spec, **{k: v for k, v in overrides.items() if v is not None})
+    if ci_method is not None and not spec.bootstrap:  # an interval method asks for intervals
+        from repscope.inference.options import DEFAULT_BOOTSTRAP
+
+        spec = replace(spec, bootstrap=DEFAULT_BOOTSTRAP)
     policy.check([spec])  # before anything is imported or created
     engine: Any = contextlib.nullcontext()
     if dask:
@@ -52,8 +75,8 @@ def run(
 
         engine = dask_client(dask)  # grid() picks up the active client
     with engine:
-        outcome = run_study(spec, out, progress=not quiet and not as_json, report=not no_report,
-                            trust=policy)
+        outcome = run_study(spec, out, progress=False if quiet or as_json else None,
+                            report=not no_report, trust=policy)
     summary = {"out": str(outcome.out), "database": str(outcome.db_path),
                "report": str(outcome.report_path) if outcome.report_path else None,
                "rows": outcome.n_rows}
@@ -61,6 +84,18 @@ def run(
         typer.echo(json.dumps(summary))
     elif not quiet:
         typer.echo(f"{outcome.n_rows} result rows in {outcome.db_path}")
+    report_failures(_failed(spec, outcome.db_path), pairs="every pair")
+
+
+def _failed(spec: Any, db_path: Path) -> dict[str, str]:
+    """The study's measures whose every stored row holds an error instead of a value."""
+    from repscope.storage.results_db import ResultsDB
+    from repscope.study.schema import measure_label
+
+    wanted = {measure_label(m) for m in spec.measures}
+    with ResultsDB(db_path) as db:
+        rows = [r for r in db.rows() if row_label(r) in wanted]
+    return failed_measures(rows)
 
 
 def report(
@@ -104,13 +139,14 @@ def demo(
     quick: bool = typer.Option(False, "--quick", help="A smaller, faster configuration."),
     no_text_models: bool = typer.Option(False, "--no-text-models",
                                         help="Skip the MiniLM vs MPNet comparison."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output (shown by "
+                               "default when stderr is a terminal)."),
 ) -> None:
     """Run the built-in offline demo and write OUT/report.html."""
     from repscope.study.demo import run_demo
 
     outcome = run_demo(out, quick=quick, include_text_models=not no_text_models,
-                       progress=not quiet)
+                       progress=False if quiet else None)
     for line in outcome.extras.get("findings", []):
         typer.echo(f"• {line}")
     typer.echo(f"report: {outcome.report_path}")

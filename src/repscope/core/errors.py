@@ -55,6 +55,32 @@ class NumericalError(RepscopeError):
     """
 
 
+class MissingDependencyError(RepscopeError, ImportError):
+    """An optional dependency of the requested feature is not installed.
+
+    Also an :class:`ImportError`, so ``except ImportError`` keeps working; the
+    message names the pip command that installs it
+    (:func:`repscope.core.optional.require`).
+    """
+
+
+#: hints that name a Python function, and what a command-line user runs instead
+#: (:func:`for_cli` swaps them in the messages the ``repscope`` command prints)
+#: how an unknown measure's message ends in the Python API
+LIST_MEASURES_HINT = "(repscope.list_measures() lists all)"
+
+CLI_HINTS: dict[str, str] = {
+    LIST_MEASURES_HINT: "(run `repscope measures` to list them)",
+}
+
+
+def for_cli(message: str) -> str:
+    """``message`` with its Python-API hints replaced by the matching ``repscope`` commands."""
+    for python, cli in CLI_HINTS.items():
+        message = message.replace(python, cli)
+    return message
+
+
 class RepscopeWarning(UserWarning):
     """Base class of repscope warnings."""
 

@@ -1,4 +1,10 @@
-"""Progress bars (rich, on stderr so machine-readable stdout stays clean)."""
+"""Progress bars (rich, on stderr so machine-readable stdout stays clean).
+
+Every long-running public function (``compare``, ``grid``, extraction, running
+a study) takes ``progress: bool | None = None``: ``None`` shows bars when the
+session is interactive (:func:`interactive`: stderr is a terminal, or the code
+runs inside IPython or Jupyter), ``True``/``False`` force them on or off.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,38 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["new_progress", "progress_bar"]
+__all__ = ["in_ipython", "interactive", "new_progress", "progress_bar", "show_progress"]
+
+
+def in_ipython() -> bool:
+    """Whether the code runs inside an IPython shell or a Jupyter kernel.
+
+    Looks only at an IPython already imported (never imports it).
+    """
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    if get is None:
+        return False
+    try:
+        return get() is not None
+    except Exception:  # noqa: BLE001 - a broken IPython is not a session
+        return False
+
+
+def interactive() -> bool:
+    """Whether someone is watching: stderr is a terminal, or the session is IPython/Jupyter."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    try:
+        if isatty is not None and isatty():
+            return True
+    except (OSError, ValueError):  # a closed or detached stream
+        pass
+    return in_ipython()
+
+
+def show_progress(progress: bool | None) -> bool:
+    """Resolve a ``progress`` argument: ``None`` → :func:`interactive`, else ``bool(progress)``."""
+    return interactive() if progress is None else bool(progress)
 
 
 def new_progress(enabled: bool = True) -> Any:
@@ -40,13 +77,11 @@ def progress_bar(
 ) -> Iterator[Callable[[int], None]]:
     """Yield ``advance(k=1)`` for a single-task bar; a no-op when disabled.
 
-    ``enabled=None`` shows the bar only when stderr is a terminal and there is
-    more than one step.
+    ``enabled=None`` shows the bar only when the session is :func:`interactive`
+    and there is more than one step.
     """
     if enabled is None:
-        enabled = bool(getattr(sys.stderr, "isatty", lambda: False)()) and (
-            total is None or total > 1
-        )
+        enabled = interactive() and (total is None or total > 1)
     if not enabled or (total is not None and total <= 0):
         yield lambda k=1: None
         return

@@ -232,7 +232,7 @@ def compare(
     stats: Any = None,
     seed: int = 0,
     on_error: str = "record",
-    progress: bool = False,
+    progress: bool | None = None,
     chance: bool = True,
 ) -> ResultTable:
     """Compare one pair of representations with several measures.
@@ -249,7 +249,9 @@ def compare(
     seed : seed of every resampling statistic.
     on_error : ``"record"`` (a measure that fails gets an ``error`` entry) or
         ``"raise"``.
-    progress : show a progress bar over measures.
+    progress : show a progress bar over measures (on stderr); ``None`` (default): when the
+        session is interactive (stderr is a terminal, or IPython/Jupyter) and there is
+        more than one measure.
     chance : add each measure's chance level at this shape (:mod:`repscope.inference.chance`:
         columns ``chance`` and, without permutations, ``calibrated``; a warning when
         unrelated data would already score high).

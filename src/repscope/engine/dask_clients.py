@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from repscope.core.errors import InvalidParameterError, RepscopeError
+from repscope.core.optional import require
 
 __all__ = ["dask_client", "active_client", "current_client", "parse_address"]
 
@@ -24,14 +25,8 @@ _ACTIVE: contextvars.ContextVar[Any] = contextvars.ContextVar("repscope_dask_cli
 
 # ------------------------------------------------------------------ clients
 def import_distributed() -> Any:
-    try:
-        import distributed
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "running on Dask needs the optional packages dask and distributed "
-            "(pip install 'dask[distributed]')"
-        ) from exc
-    return distributed
+    """The ``distributed`` package, or a :class:`MissingDependencyError` naming the extra."""
+    return require("distributed", purpose="running on Dask")
 
 
 def parse_address(address: str) -> tuple[str, int | None]:

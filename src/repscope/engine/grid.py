@@ -130,7 +130,7 @@ def grid(
     seed: int = 0,
     on_error: str = "record",
     retry_errors: bool = False,
-    progress: bool = False,
+    progress: bool | None = None,
     executor: str | None = None,
     client: Any = None,
     chunk_rows: int | None = None,
@@ -164,7 +164,8 @@ def grid(
     seed : seed of every resampling statistic (recorded per row).
     on_error : ``"record"`` (a failing measure gets an ``error`` row) or ``"raise"``.
     retry_errors : recompute stored rows that hold an error.
-    progress : show a progress bar.
+    progress : show a progress bar (on stderr); ``None`` (default): when the session is
+        interactive (stderr is a terminal, or IPython/Jupyter).
     executor : ``None`` (default: Dask inside a
         :func:`repscope.engine.distributed.dask_client` context, else in-process),
         ``"local"`` or ``"dask"`` (the client of that context, else Dask's

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from repscope.core.errors import InvalidParameterError, RepscopeError
+from repscope.core.notebook import MAX_ROWS, html_table
+from repscope.core.optional import require
 from repscope.inference.multiple_testing import (
     at_floor,
     check_method,
@@ -225,8 +227,7 @@ class ResultTable:
 
     def to_pandas(self) -> Any:
         """A :class:`pandas.DataFrame` with one row per result (``warnings`` as tuples)."""
-        import pandas as pd
-
+        pd = require("pandas", purpose="ResultTable.to_pandas()")
         return pd.DataFrame(self.to_records(), columns=list(self.columns))
 
     # --------------------------------------------------------------- figures
@@ -312,3 +313,16 @@ class ResultTable:
 
     def __repr__(self) -> str:
         return f"<ResultTable: {len(self)} rows>\n{self}"
+
+    def _repr_html_(self) -> str:
+        """The notebook view: the table of ``str(table)`` in HTML (escaped), at most
+        :data:`~repscope.core.notebook.MAX_ROWS` rows, then how many more there are."""
+        if not self._rows:
+            return html_table([], [], caption="ResultTable: no rows")
+        shown = ResultTable(self._rows[:MAX_ROWS], self.columns)
+        header, cells, notes = shown._display()
+        numeric = [h for h in header if h not in ("model_a", "layer_a", "model_b", "layer_b",
+                                                  "measure", "params", "kind", "significance",
+                                                  "notes")]
+        return html_table(header, cells, caption=f"ResultTable: {len(self)} rows",
+                          total=len(self), notes=notes, right=numeric)

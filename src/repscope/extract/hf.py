@@ -1,7 +1,9 @@
 """Hidden states of Hugging Face ``transformers`` models, pooled over real tokens.
 
-Models are loaded from a local folder only (``local_files_only=True`` with
-``HF_HUB_OFFLINE=1`` during loading): repscope never downloads weights.
+Models are loaded from local folders only (``local_files_only=True`` with
+``HF_HUB_OFFLINE=1`` during loading; :mod:`repscope.extract.hf_load`): repscope
+never downloads weights.  Built-in names and model ids in the Hugging Face cache
+are found by :mod:`repscope.extract.resolve`.
 
 Layers are the model's ``hidden_states``: ``"hidden.0"`` is the embedding
 output and ``"hidden.i"`` the output of block ``i`` (``i = 1..L``); integers
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from repscope.core.errors import RepscopeError, RepscopeWarning
+from repscope.core.optional import require
 from repscope.extract._common import (
     Activations,
     ExtractionError,
@@ -41,80 +44,16 @@ from repscope.extract._common import (
     resolve_device,
     rows_to_numpy,
 )
+from repscope.extract.hf_load import load_hf, offline_env
 from repscope.extract.pooling import TOKEN_POOLINGS, pool_tokens, tokens_per_row
 from repscope.extract.provenance import texts_hash, weights_hash
 
-__all__ = ["extract_hf", "hf_layer_names", "load_hf"]
+__all__ = ["extract_hf", "hf_layer_names", "load_hf", "offline_env"]
 
 #: tokenizers report this (or larger) when they have no length limit
 _NO_LIMIT = 10**6
 #: texts sorted by length together (bounds the rows held in memory before writing)
 _SORT_WINDOW = 2048
-
-
-@contextlib.contextmanager
-def offline_env() -> Iterator[None]:
-    """Set ``HF_HUB_OFFLINE=1`` and ``TRANSFORMERS_OFFLINE=1`` for the duration."""
-    keys = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    old = {k: os.environ.get(k) for k in keys}
-    os.environ.update({k: "1" for k in keys})
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Silence transformers' weight-loading progress bar (restored afterwards)."""
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    was = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was:
-            hf_logging.enable_progress_bar()
-
-
-def load_hf(path: str | os.PathLike[str], *, device: Any = None) -> tuple[Any, Any]:
-    """Load ``(model, tokenizer)`` from a local Hugging Face model folder, offline.
-
-    Parameters
-    ----------
-    path : folder with ``config.json``, the weights and the tokenizer files.
-    device : optional torch device to move the model to.
-
-    The model is returned in eval mode.
-    """
-    folder = Path(path).expanduser()
-    if not (folder / "config.json").is_file():
-        raise RepscopeError(
-            f"{folder} is not a local Hugging Face model folder (no config.json); repscope "
-            "loads models from local folders only and never downloads"
-        )
-    try:
-        from transformers import AutoModel, AutoTokenizer
-    except ImportError as exc:  # pragma: no cover
-        raise RepscopeError("Hugging Face extraction needs: pip install transformers") from exc
-    with offline_env(), _quiet_transformers():
-        # never the folder's own Python code; weights are read without unpickling objects
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True,
-                                                  trust_remote_code=False)
-        model = AutoModel.from_pretrained(str(folder), local_files_only=True,
-                                          trust_remote_code=False)
-    model.eval()
-    if device is not None:
-        model.to(resolve_device(device, model))
-    return model, tokenizer
 
 
 def _n_blocks(model: Any) -> int:
@@ -269,9 +208,10 @@ def extract_hf(
 
     Parameters
     ----------
-    model : transformers model or path
-        A loaded model (e.g. from :func:`load_hf` or :func:`repscope.extract.pretrained.load`),
-        or the path of a local model folder (then ``tokenizer`` may be None).
+    model : transformers model, name or path
+        A loaded model (e.g. from :func:`~repscope.extract.load_model`), or what
+        ``load_model`` takes: a local model folder, a built-in name or a model id in
+        the Hugging Face cache (then ``tokenizer`` may be None).
     tokenizer : the matching tokenizer.
     texts : list of str
         The dataset: one input per string.
@@ -313,10 +253,11 @@ def extract_hf(
     Activations
         Layer name -> ``(n_texts, d)`` (or ``(n_tokens, d)`` for ``none``).
     """
-    import torch
-
+    torch = require("torch", purpose="extract_hf")
     if isinstance(model, (str, os.PathLike)):
-        loaded_model, loaded_tok = load_hf(model)
+        from repscope.extract.resolve import load_model
+
+        loaded_model, loaded_tok = load_model(model)
         model = loaded_model
         tokenizer = tokenizer if tokenizer is not None else loaded_tok
     if not isinstance(model, torch.nn.Module):

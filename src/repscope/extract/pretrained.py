@@ -70,6 +70,7 @@ __all__ = [
     "known",
     "load",
     "model_path",
+    "revision",
 ]
 
 _MARKER = ".repscope-assembled.json"
@@ -155,7 +156,8 @@ def _canonical(name: str) -> str:
     hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
     raise UnknownModelError(
         f"unknown model {name!r}{hint} Known models: {', '.join(_MODELS)}. Any local Hugging "
-        "Face folder also works: repscope.extract.load_hf(path)"
+        "Face folder or model id in the Hugging Face cache also works: "
+        "repscope.extract.load_model(name)"
     )
 
 
@@ -425,12 +427,17 @@ def load(name: str, *, device: Any = None) -> tuple[Any, Any]:
     >>> model, tok = repscope.extract.pretrained.load("all-MiniLM-L6-v2")     # doctest: +SKIP
     >>> repscope.extract.extract_hf(model, tok, ["a sentence"])   # doctest: +SKIP
     """
-    from repscope.extract.hf import load_hf
+    from repscope.extract.hf_load import load_hf
 
     spec = info(name)
     folder = model_path(spec.name)
     model, tokenizer = load_hf(folder, device=device)
-    revision = ",".join(f"{p}=={_dist_version(p)}" for p in spec.packages)
     model.repscope_model_id = spec.name
-    model.repscope_revision = revision
+    model.repscope_revision = revision(spec.name)
     return model, tokenizer
+
+
+def revision(name: str) -> str:
+    """The revision of a known model's files: its packages' versions (``pkg==1.0,...``)."""
+    spec = info(name)
+    return ",".join(f"{p}=={_dist_version(p)}" for p in spec.packages)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from repscope.core.errors import RepscopeError
+from repscope.core.optional import require
 from repscope.extract._common import (
     Activations,
     ExtractionError,
@@ -49,10 +50,7 @@ __all__ = ["extract_torch", "list_layers", "resolve_layers"]
 
 
 def _require_module(model: Any) -> None:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - torch is installed in the test env
-        raise RepscopeError("extraction needs PyTorch: pip install torch") from exc
+    torch = require("torch", purpose="extraction from torch models")
     if not isinstance(model, torch.nn.Module):
         raise RepscopeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
 
@@ -286,7 +284,8 @@ def extract_torch(
     chunk_rows : int, optional
         Rows per store chunk (default: about 8 MiB per chunk).
     progress : bool or None
-        Progress bar on stderr; ``None``: only when stderr is a terminal.
+        Progress bar on stderr; ``None`` (default): when the session is interactive
+        (stderr is a terminal, or IPython/Jupyter) and there is more than one batch.
 
     Returns
     -------
@@ -298,9 +297,9 @@ def extract_torch(
     ------
     UnknownLayerError, ExtractionError, RepscopeError
     """
+    _require_module(model)  # a clear error when torch is not installed
     import torch
 
-    _require_module(model)
     modules = resolve_layers(model, layers)
     if spatial not in SPATIAL_POOLINGS:
         raise RepscopeError(f"spatial must be one of {SPATIAL_POOLINGS}, got {spatial!r}")

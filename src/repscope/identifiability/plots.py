@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from repscope.core.optional import require
+
 __all__ = [
     "save_figure",
     "plot_bound_scatter",
@@ -24,8 +26,9 @@ __all__ = [
 
 
 def _figure(width: float, height: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    FigureCanvasAgg = require("matplotlib.backends.backend_agg", "ml",
+                              purpose="the paper's figures").FigureCanvasAgg
+    Figure = require("matplotlib.figure", "ml").Figure
 
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)

@@ -5,6 +5,7 @@ Importing this package registers every built-in measure.  Where things are:
 * :mod:`.base` — :class:`Measure` and :class:`Prepared` (prepare once, compare often);
 * :mod:`.metadata` — :class:`MeasureInfo` and :class:`Invariance` (what a measure declares);
 * :mod:`.registry` — look up, list and register measures by name;
+* :mod:`.spec` — measures written as text, ``"cka[kernel=rbf,sigma=0.5]"``;
 * :mod:`.moments` — :class:`SecondMoments`, the sufficient statistics of moment measures;
 * :mod:`.moment_measure` — :class:`MomentMeasure`, the base of the second-moment measures;
 * :mod:`.catalogue` — the measure tables of the README and ``docs/measures.md``;
@@ -39,6 +40,7 @@ from repscope.measures import (  # noqa: F401  (importing a family module regist
 from repscope.measures.base import Measure, Prepared
 from repscope.measures.metadata import Invariance, MeasureInfo
 from repscope.measures.registry import (
+    canonical_name,
     list_measures,
     measure,
     measure_class,
@@ -46,6 +48,7 @@ from repscope.measures.registry import (
     register,
     unregister,
 )
+from repscope.measures.spec import format_measure, parse_measure
 
 #: the modules whose measures are built in (registered when this package is imported)
 BUILTIN_FAMILIES: tuple[str, ...] = (
@@ -59,10 +62,13 @@ __all__ = [
     "Measure",
     "MeasureInfo",
     "Prepared",
+    "canonical_name",
+    "format_measure",
     "list_measures",
     "measure",
     "measure_class",
     "measure_info",
+    "parse_measure",
     "register",
     "unregister",
 ]

@@ -10,11 +10,25 @@ import difflib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from repscope.core.errors import RepscopeError, UnknownMeasureError
+from repscope.core.errors import (
+    LIST_MEASURES_HINT,
+    InvalidParameterError,
+    RepscopeError,
+    UnknownMeasureError,
+)
 from repscope.measures.base import Measure
 from repscope.measures.metadata import MeasureInfo
+from repscope.measures.spec import parse_measure
 
-__all__ = ["register", "unregister", "measure", "list_measures", "measure_info", "measure_class"]
+__all__ = [
+    "canonical_name",
+    "list_measures",
+    "measure",
+    "measure_class",
+    "measure_info",
+    "register",
+    "unregister",
+]
 
 _REGISTRY: dict[str, type[Measure]] = {}
 
@@ -52,23 +66,83 @@ def unregister(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
-def measure_class(name: str) -> type[Measure]:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+#: how an unknown name's message ends (the CLI swaps it for `repscope measures`:
+#: :data:`repscope.core.errors.CLI_HINTS`)
+LIST_HINT = LIST_MEASURES_HINT
+
+
+def canonical_name(name: str) -> str:
+    """The registered name that ``name`` denotes: the same name, or one differing only in case.
+
+    A name written with parameters (``"CKA[kernel=rbf]"``) denotes its measure's name.
+
+    Raises
+    ------
+    UnknownMeasureError
+        No registered measure has this name (the message suggests the closest ones).
+    """
+    if not isinstance(name, str):
+        raise UnknownMeasureError(f"a measure name must be a str, got {name!r}")
+    if "[" in name:
+        name = parse_measure(name).name
+    name = name.strip()
+    if name in _REGISTRY:
+        return name
+    same = [k for k in _REGISTRY if k.lower() == name.lower()]
+    if len(same) == 1:
+        return same[0]
+    if len(same) > 1:
         raise UnknownMeasureError(
-            f"unknown measure {name!r}{hint} (repscope.list_measures() lists all)"
-        ) from None
+            f"measure {name!r} is ambiguous: {', '.join(sorted(same))} differ only in case"
+        )
+    lower = {k.lower(): k for k in _REGISTRY}
+    close = [lower[c] for c in difflib.get_close_matches(name.lower(), list(lower), n=3)]
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UnknownMeasureError(f"unknown measure {name!r}{hint} {LIST_HINT}")
+
+
+def measure_class(name: str) -> type[Measure]:
+    """The class registered under ``name`` (case-insensitive; see :func:`canonical_name`)."""
+    return _REGISTRY[canonical_name(name)]
+
+
+def _typed_like_defaults(cls: type[Measure], params: dict[str, Any]) -> dict[str, Any]:
+    """Integers written for float parameters become floats (``sigma=1`` is ``sigma=1.0``)."""
+    out = dict(params)
+    for k, v in params.items():
+        d = cls.info.params.get(k)
+        if isinstance(d, float) and isinstance(v, int) and not isinstance(v, bool):
+            out[k] = float(v)
+    return out
 
 
 def measure(name: str, **params: Any) -> Measure:
-    """Return the measure ``name`` configured with ``params``: a callable ``(X, Y) -> float``."""
-    return measure_class(name)(**params)
+    """Return the measure ``name`` configured with ``params``: a callable ``(X, Y) -> float``.
+
+    ``name`` is matched case-insensitively and may carry parameters in the
+    report's notation, ``"cka[kernel=rbf,sigma=0.5]"``
+    (:func:`repscope.measures.spec.parse_measure`); keyword ``params`` add to them
+    (a parameter given both ways must have the same value).  Parameters the
+    measure does not have raise :class:`~repscope.InvalidParameterError` listing
+    the ones it has.
+    """
+    if isinstance(name, str) and name in _REGISTRY:  # a registered name as it is
+        return _REGISTRY[name](**params)
+    parsed = parse_measure(name) if isinstance(name, str) else None
+    cls = measure_class(parsed.name if parsed else name)
+    given = _typed_like_defaults(cls, parsed.params) if parsed else {}
+    for k, v in params.items():
+        if k in given and given[k] != v:
+            raise InvalidParameterError(
+                f"{cls.info.name}: parameter {k} is {given[k]!r} in {name!r} and {v!r} as a "
+                "keyword; give it once"
+            )
+        given[k] = v
+    return cls(**given)
 
 
 def measure_info(name: str) -> MeasureInfo:
+    """The metadata of the measure ``name`` (case-insensitive)."""
     return measure_class(name).info
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from repscope.core.errors import InputShapeError, RepscopeError
+from repscope.core.optional import require
 
 __all__ = ["StitchResult", "stitch", "stitching_matrix"]
 
@@ -49,9 +50,7 @@ class StitchResult:
 
 
 def _torch() -> Any:
-    import torch
-
-    return torch
+    return require("torch", purpose="model stitching")
 
 
 def _module(model: Any, name: str) -> Any:

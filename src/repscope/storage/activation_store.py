@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from repscope.core.optional import require
 from repscope.storage.entry_writer import (
     _DATA,
     _ENTRIES,
@@ -121,8 +122,7 @@ class ActivationStore:
                     f"{self.path} exists and is not an activation store; choose a new or "
                     "empty directory"
                 )
-            import zarr
-
+            zarr = require("zarr", purpose="the activation store")
             root = zarr.open_group(str(self.path), mode="a", zarr_format=3)
             root.attrs.update({_MARKER: _FORMAT_VERSION})
             root.require_group(_ENTRIES)
@@ -210,8 +210,7 @@ class ActivationStore:
     # ------------------------------------------------------------ reading
     def open(self, key: str) -> Any:
         """The stored ``(n, d)`` array as a read-only, lazily read :class:`zarr.Array`."""
-        import zarr
-
+        zarr = require("zarr", purpose="the activation store")
         entry = self._require(key)
         return zarr.open_array(str(entry / _DATA), mode="r", zarr_format=3)
 
@@ -221,8 +220,7 @@ class ActivationStore:
 
     def token_index(self, key: str) -> np.ndarray | None:
         """The ``(n, 2)`` ``(sentence, position)`` index of per-token entries, else ``None``."""
-        import zarr
-
+        zarr = require("zarr", purpose="the activation store")
         entry = self._require(key)
         if not (entry / _INDEX).is_dir():
             return None

@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote
 import numpy as np
 
 from repscope.core.errors import InputShapeError, InputValueError, RepscopeError
+from repscope.core.optional import require
 
 if TYPE_CHECKING:  # the store creates writers; a writer only calls back into it
     from repscope.storage.activation_store import ActivationStore
@@ -247,8 +248,7 @@ class EntryWriter:
         self.reused = False
         store._staging_dir.mkdir(parents=True, exist_ok=True)
         self.staging = store._staging_dir / f"{os.getpid()}-{uuid.uuid4().hex}"
-        import zarr
-
+        zarr = require("zarr", purpose="the activation store")
         self._group = zarr.open_group(str(self.staging), mode="w-", zarr_format=3)
         self._group.attrs.update({"key": key, "complete": False})
 
@@ -317,8 +317,7 @@ class EntryWriter:
             self._flush(final=False)
 
     def _create_arrays(self) -> None:
-        import zarr
-
+        zarr = require("zarr", purpose="the activation store")
         assert self.d is not None and self._chunk_rows is not None
         self._data = zarr.create_array(
             store=str(self.staging / _DATA),

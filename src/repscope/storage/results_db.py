@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.util
 import json
 import math
 import sqlite3
@@ -52,6 +51,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from repscope.core.errors import InvalidParameterError, RepscopeError
+from repscope.core.optional import require
 from repscope.storage.result_key import (
     IDENTITY_COLUMNS,
     KEY_COLUMNS,
@@ -377,8 +377,7 @@ class ResultsDB:
 
     def to_pandas(self, **where: Any) -> Any:
         """A :class:`pandas.DataFrame` of the (filtered) rows; ``warnings`` joined by ``" | "``."""
-        import pandas as pd
-
+        pd = require("pandas", purpose="ResultsDB.to_pandas()")
         rows = self.rows(**where)
         for r in rows:
             r["warnings"] = " | ".join(r["warnings"])
@@ -392,11 +391,7 @@ class ResultsDB:
 
     def to_parquet(self, path: str | Path, **where: Any) -> Path:
         """Write the (filtered) rows to Parquet (needs ``pyarrow``); returns the path."""
-        if importlib.util.find_spec("pyarrow") is None:
-            raise ImportError(
-                "Parquet export needs the optional package pyarrow (pip install pyarrow); "
-                "ResultsDB.to_csv() and to_pandas() work without it"
-            )
+        require("pyarrow", purpose="Parquet export (ResultsDB.to_csv() works without it)")
         df = self.to_pandas(**where)
         for col in ("layer_a", "layer_b"):  # Arrow columns need one type
             if len({type(v) for v in df[col]}) > 1:

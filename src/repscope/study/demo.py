@@ -157,7 +157,7 @@ def _sentence_findings(spec: StudySpec, reps: dict, results: Any,
 
 
 def run_demo(out: str | Path = "repscope-out/demo", *, quick: bool = False,
-             include_text_models: bool = True, progress: bool = True) -> StudyOutcome:
+             include_text_models: bool = True, progress: bool | None = None) -> StudyOutcome:
     """Run the built-in demo offline and write ``out/report.html``.
 
     Parameters
@@ -166,6 +166,9 @@ def run_demo(out: str | Path = "repscope-out/demo", *, quick: bool = False,
         Fewer models, measures, samples and resamples (used by the tests).
     include_text_models : bool
         Also compare MiniLM and MPNet (needs the model packages; see the README).
+    progress : bool or None
+        Status lines and progress bars on stderr; ``None`` (default): when the session
+        is interactive (stderr is a terminal, or IPython/Jupyter).
     """
     specs = [digits_spec(quick)]
     if include_text_models:

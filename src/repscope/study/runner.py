@@ -32,11 +32,12 @@ from typing import Any
 import numpy as np
 
 from repscope.core.errors import DegeneracyWarning, RepscopeError
+from repscope.core.progress import show_progress
 from repscope.core.threads import single_threaded
 from repscope.storage.results_db import json_default
 from repscope.study.datasets import StudyData, load_npy, load_study_data
 from repscope.study.folder_lock import FolderLock
-from repscope.study.schema import canonical_measure, measure_name
+from repscope.study.schema import canonical_measure, measure_label
 from repscope.study.spec import ModelSpec, StudySpec, StudySpecError
 from repscope.study.trust import Trust
 
@@ -94,14 +95,12 @@ def _extract_model(m: ModelSpec, data: StudyData, store: Any, progress: bool,
                              batch_size=m.batch_size, store=store, model_id=m.name,
                              dataset_id=data.dataset_id, progress=progress)
         return {layer: acts[layer] for layer in acts}, model
-    # Hugging Face
-    from repscope.extract import load_hf
-    from repscope.extract import pretrained as zoo
+    # Hugging Face: a built-in name, a model id in the local Hugging Face cache, or a folder
+    from repscope.extract import load_model
 
     if not isinstance(data.inputs, list):
         raise StudySpecError(f"model {m.name!r} is a text model; use a sentences dataset")
-    hf = str(m.hf)
-    model, tok = zoo.load(hf) if hf.lower() in {k.lower() for k in zoo.known()} else load_hf(hf)
+    model, tok = load_model(str(m.hf))
     layers = None if m.layers == "all" else list(m.layers)
     acts = extract_hf(model, tok, data.inputs, layers=layers, pooling=m.pooling,
                       batch_size=m.batch_size, store=store, model_id=m.name,
@@ -163,12 +162,12 @@ def compare_study(spec: StudySpec, reps: dict, db: Any, dataset_id: str, progres
     with warnings.catch_warnings(), single_threaded(small):
         warnings.simplefilter("ignore", DegeneracyWarning)  # recorded per row by grid
         if with_stats:
-            names = ", ".join(map(measure_name, with_stats))
+            names = ", ".join(map(measure_label, with_stats))
             _say(progress, f"comparing with statistics: {names}")
             grid(reps, measures=_grid_measures(with_stats), stats=stats, pairs=spec.pairs, db=db,
                  dataset=dataset_id, seed=spec.seed, progress=progress, fitted=spec.fitted)
         if plain:
-            _say(progress, f"comparing: {', '.join(map(measure_name, plain))}")
+            _say(progress, f"comparing: {', '.join(map(measure_label, plain))}")
             grid(reps, measures=_grid_measures(plain), pairs=spec.pairs, db=db,
                  dataset=dataset_id, seed=spec.seed, progress=progress, fitted=spec.fitted)
 
@@ -311,14 +310,16 @@ def merge_extras(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- run
-def run_study(spec: StudySpec, out: str | Path | None = None, *, progress: bool = True,
+def run_study(spec: StudySpec, out: str | Path | None = None, *, progress: bool | None = None,
               report: bool = True, trust: Trust | str | Sequence[str] | None = None
               ) -> StudyOutcome:
     """Run one study into ``out`` (default ``repscope-out/<study name>``).
 
     ``trust`` names the modules (or ``module:function`` factories) whose code the
     study may run beyond the registered factories (:mod:`repscope.study.trust`);
-    a trusted factory runs code like a script.
+    a trusted factory runs code like a script.  ``progress``: status lines and progress
+    bars on stderr; ``None`` (default): when the session is interactive (stderr is a
+    terminal, or IPython/Jupyter).
     """
     return run_studies([spec], out or Path("repscope-out") / _slug(spec.name),
                        progress=progress, report=report, title=spec.title or spec.name,
@@ -333,7 +334,7 @@ def run_studies(
     specs: Sequence[StudySpec],
     out: str | Path,
     *,
-    progress: bool = True,
+    progress: bool | None = None,
     report: bool = True,
     title: str = "repscope report",
     description: str = "",
@@ -343,7 +344,7 @@ def run_studies(
     """Run several studies into one folder, database and report.
 
     ``after(spec, reps, results_dataframe, extras)`` may return more extras
-    (e.g. findings) once a study's comparisons are done.  ``trust``: see
+    (e.g. findings) once a study's comparisons are done.  ``trust`` and ``progress``: see
     :func:`run_study`; every factory is checked before anything runs.  The run
     holds ``out`` for itself (:class:`~repscope.study.folder_lock.FolderLock`):
     a second run on the same folder stops with
@@ -353,7 +354,7 @@ def run_studies(
     policy.check(specs)  # before anything is imported, created or run
     out = Path(out)
     with FolderLock(out):
-        return _run_locked(specs, out, progress=progress, report=report, title=title,
+        return _run_locked(specs, out, progress=show_progress(progress), report=report, title=title,
                            description=description, after=after, trust=policy)
 
 
@@ -376,7 +377,7 @@ def _run_locked(specs: Sequence[StudySpec], out: Path, *, progress: bool, report
             compare_study(spec, reps, db, data.dataset_id, progress)
             new = functional_analyses(spec, data, reps, torch_models, progress)
             results = db.to_pandas(dataset=data.dataset_id)
-            primary = spec.primary_measure or measure_name(spec.measures[0])
+            primary = spec.primary_measure or measure_label(spec.measures[0])
             if spec.profile and len(spec.models) > 1:
                 known = {(p["model_a"], p["layer_a"], p["model_b"], p["layer_b"]): p
                          for p in extras.get("profiles", [])}

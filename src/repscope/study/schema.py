@@ -46,7 +46,9 @@ __all__ = [
     "StudyFile",
     "StudyTable",
     "canonical_measure",
+    "measure_label",
     "measure_name",
+    "primary_label",
 ]
 
 _FACTORY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
@@ -67,21 +69,51 @@ def _show(value: Any) -> str:
 
 
 # ------------------------------------------------------------------ measures
+def _entry_parts(entry: Any) -> tuple[str, dict[str, Any]]:
+    """(name, params) of a ``measures`` entry: ``"cka"``, ``"cka[kernel=rbf]"`` or a table."""
+    from repscope.measures.spec import parse_measure
+
+    if isinstance(entry, str):
+        parsed = parse_measure(entry)
+        return parsed.name, dict(parsed.params)
+    return str(entry["name"]), {k: v for k, v in entry.items() if k != "name"}
+
+
 def measure_name(entry: Any) -> str:
-    """The measure name of a ``measures`` entry (a name or a ``{name = …}`` table)."""
-    return entry if isinstance(entry, str) else str(entry["name"])
+    """The measure name of a ``measures`` entry (a name, ``"name[k=v]"`` or a ``{name = …}``
+    table)."""
+    return _entry_parts(entry)[0]
+
+
+def measure_label(entry: Any) -> str:
+    """The report's label of a ``measures`` entry: ``"cka"``, ``"cka[kernel=rbf]"``
+    (registered name, parameters at their defaults dropped)."""
+    from repscope.measures.registry import measure_info
+    from repscope.measures.spec import format_measure
+
+    name, params = _entry_parts(entry)
+    try:
+        info = measure_info(name)
+    except RepscopeError:
+        return format_measure(name, params)
+    return format_measure(info.name, params, info.params)
 
 
 def canonical_measure(entry: Any) -> str:
-    """``"cka"`` and ``{name = "cka"}`` are the same entry; parameters distinguish entries."""
-    if isinstance(entry, str):
-        return json.dumps([entry, {}])
-    params = {k: v for k, v in sorted(entry.items()) if k != "name"}
-    return json.dumps([entry["name"], params], default=str)
+    """The identity of an entry: ``"cka"``, ``{name = "cka"}``, ``"CKA[kernel=linear]"`` and
+    ``{name = "cka", kernel = "linear"}`` are one entry; other parameters make another."""
+    name, params = _entry_parts(entry)
+    numbers = {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+               for k, v in params.items()}  # sigma = 1 and sigma = 1.0 are one value
+    return measure_label({"name": name, **numbers})
 
 
 def _measure_entries(value: Any, where: str) -> list[Any]:
-    """Check a list of measure entries: type, shape of each entry, known names and parameters."""
+    """Check a list of measure entries: type, shape of each entry, known names and parameters.
+
+    Returns the entries with registered names (``"CKA"`` → ``"cka"``) and the notation
+    read (``"cka[kernel=rbf]"`` → ``{name = "cka", kernel = "rbf"}``).
+    """
     from repscope.measures.registry import measure
 
     if isinstance(value, str):
@@ -92,22 +124,65 @@ def _measure_entries(value: Any, where: str) -> list[Any]:
                        f"{_show(value)}")
     if not value:
         raise _problem(f"{where} must name at least one measure")
+    out: list[Any] = []
     for entry in value:
         if isinstance(entry, dict):
             name = entry.get("name")
             if not isinstance(name, str) or not name:
                 raise _problem(f"{where}: a measure table needs name = \"…\"; got {_show(entry)}")
-            params = {k: v for k, v in entry.items() if k != "name"}
-        elif isinstance(entry, str):
-            name, params = entry, {}
-        else:
+            if "[" in name:
+                raise _problem(f"{where}: in a table, write the parameters as keys, e.g. "
+                               f"{{ name = \"cka\", kernel = \"rbf\" }}; got {_show(entry)}")
+        elif not isinstance(entry, str):
             raise _problem(f"{where} entries are measure names or {{ name = … }} tables; got "
                            f"{_show(entry)}")
         try:
-            measure(name, **params)
+            name, params = _entry_parts(entry)
+            m = measure(entry) if isinstance(entry, str) else measure(name, **params)
         except RepscopeError as exc:
             raise _problem(f"{where}: {exc}") from None
-    return value
+        typed = {k: m.params[k] for k in params}  # "cka[sigma=1]": sigma = 1.0
+        out.append({"name": m.info.name, **typed} if params else m.info.name)
+    return out
+
+
+def _closest(text: str, name: str, compared: list[Any], labels: list[str]) -> str:
+    """``"; did you mean …?"``: an entry of the same measure, else the closest label."""
+    same = [label for m, label in zip(compared, labels) if measure_name(m) == name.lower()]
+    close = same[:1] or difflib.get_close_matches(text, labels, n=1)
+    return f"; did you mean {_show(close[0])}?" if close else ""
+
+
+def primary_label(primary: str, compared: list[Any]) -> str:
+    """The label of the ``[compare] measures`` entry that ``[report] primary_measure`` names.
+
+    ``primary`` is a name or a label in the report's notation; a bare name that only
+    one entry has names that entry (``"cka"`` for ``{ name = "cka", kernel = "rbf" }``).
+
+    Raises
+    ------
+    PydanticCustomError
+        No entry (or more than one) matches; the message lists the entries.
+    """
+    labels = [measure_label(m) for m in compared]
+    listed = ", ".join(dict.fromkeys(labels))
+    try:
+        key = canonical_measure(primary)
+        name = measure_name(primary)
+    except RepscopeError as exc:
+        raise _problem(f"[report] primary_measure: {exc}") from None
+    for m, label in zip(compared, labels):
+        if canonical_measure(m) == key:
+            return label
+    by_name = list(dict.fromkeys(label for m, label in zip(compared, labels)
+                                 if measure_name(m).lower() == name.lower()))
+    if "[" not in primary and len(by_name) == 1:
+        return by_name[0]
+    if len(by_name) > 1 and "[" not in primary:
+        raise _problem(f"[report] primary_measure {_show(primary)} matches several [compare] "
+                       f"measures ({', '.join(by_name)}); write one of them")
+    raise _problem(f"[report] primary_measure {_show(primary)} is not one of the [compare] "
+                   f"measures ({listed}){_closest(primary, name, compared, labels)}")
 
 
 def _compare_measures(value: Any) -> list[Any]:
@@ -205,9 +280,10 @@ class ModelTable(_Table):
     kwargs: dict[str, Any] | None = Field(
         None, description="`factory` only: keyword arguments of the factory, a table.")
     hf: str | None = Field(
-        None, min_length=1, description="A Hugging Face model: a name from "
-        "`repscope.extract.pretrained` or a local model folder (loaded offline, never "
-        "with remote code).")
+        None, min_length=1, description="A Hugging Face model: a built-in name "
+        "(`all-MiniLM-L6-v2`, `all-mpnet-base-v2`), a model id in the local Hugging Face "
+        "cache (`\"org/name\"`), or a local model folder; loaded offline (never downloaded), "
+        "never with remote code.")
     pooling: Literal["mean", "last", "first", "cls"] | None = Field(
         None, description="`hf` only: how token activations become one row per input "
         "(default `mean`).")
@@ -270,8 +346,9 @@ class CompareTable(_Table):
 
     measures: Annotated[list[Any], BeforeValidator(_compare_measures)] = Field(
         ["cka", "procrustes", "mean_cca"],
-        description="Measure names, or `{ name = \"cka\", kernel = \"rbf\" }` tables with "
-        "parameters (`repscope measures` lists them).",
+        description="Measure names (any case; `repscope measures` lists them), with "
+        "parameters in the report's notation (`\"cka[kernel=rbf,sigma=0.5]\"`) or as "
+        "`{ name = \"cka\", kernel = \"rbf\" }` tables.",
         json_schema_extra={"toml_type": "list of names or tables"})
     pairs: Literal["cross", "within", "all"] = Field(
         "cross", description="`cross`: layers of different models; `within`: layers of one "
@@ -294,7 +371,8 @@ class StatsTable(_Table):
     seed: int = Field(0, ge=0, description="Seed of every random choice in the comparisons.")
     measures: Annotated[list[Any] | None, BeforeValidator(_stats_measures)] = Field(
         None, description="Which `[compare] measures` entries get statistics (default: "
-        "all); each must be one of them.",
+        "all); each must be one of them (`\"cka\"` and `{ name = \"cka\" }` are one entry, "
+        "`\"cka[kernel=rbf]\"` another).",
         json_schema_extra={"toml_type": "list of names or tables"})
     ci: Literal[CI_METHODS] = Field(  # type: ignore[valid-type]
         DEFAULT_CI_METHOD, description="Interval method.")
@@ -318,7 +396,8 @@ class ReportTable(_Table):
 
     primary_measure: str | None = Field(
         None, min_length=1, description="Measure of the report's heatmaps and best matches; "
-        "one of the `[compare] measures` names (default: the first).")
+        "one of the `[compare] measures`, as a name or a label such as "
+        "`\"cka[kernel=rbf]\"` (default: the first).")
     title: str | None = Field(None, min_length=1, description="Page title (default: the "
                               "study name).")
 
@@ -346,19 +425,14 @@ class StudyFile(_Table):
                            "sentences or npy)")
         compared = self.compare.measures
         keys = {canonical_measure(m) for m in compared}
-        listed = ", ".join(_show(m) for m in compared)
+        listed = ", ".join(dict.fromkeys(measure_label(m) for m in compared))
+        labels = [measure_label(m) for m in compared]
         for entry in self.stats.measures or []:
             if canonical_measure(entry) not in keys:
-                close = difflib.get_close_matches(measure_name(entry),
-                                                  [measure_name(m) for m in compared], n=1)
-                hint = f"; did you mean {_show(close[0])}?" if close else ""
-                raise _problem(f"[stats] measures: {_show(entry)} is not one of the [compare] "
+                label = measure_label(entry)
+                hint = _closest(label, measure_name(entry), compared, labels)
+                raise _problem(f"[stats] measures: {_show(label)} is not one of the [compare] "
                                f"measures ({listed}){hint}")
-        primary = self.report.primary_measure
-        names = list(dict.fromkeys(measure_name(m) for m in compared))
-        if primary is not None and primary not in names:
-            close = difflib.get_close_matches(primary, names, n=1)
-            hint = f"; did you mean {_show(close[0])}?" if close else ""
-            raise _problem(f"[report] primary_measure {_show(primary)} is not one of the "
-                           f"[compare] measures ({', '.join(names)}){hint}")
+        if self.report.primary_measure is not None:
+            primary_label(self.report.primary_measure, compared)
         return self

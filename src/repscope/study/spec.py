@@ -18,7 +18,7 @@ Example (``examples/digits_study.toml``)::
 
     [[models]]
     name = "minilm"
-    hf = "all-MiniLM-L6-v2"   # a repscope.extract.pretrained name or a local HF folder
+    hf = "all-MiniLM-L6-v2"   # a built-in name, an id in the HF cache or a local HF folder
     pooling = "mean"          # mean | last | first | cls
     layers = "all"
 
@@ -61,7 +61,7 @@ from pydantic import ValidationError
 
 from repscope.core.errors import RepscopeError
 from repscope.inference.options import DEFAULT_CI_METHOD
-from repscope.study.schema import ModelTable, StudyFile
+from repscope.study.schema import ModelTable, StudyFile, primary_label
 from repscope.study.spec_errors import describe_errors
 
 if sys.version_info >= (3, 11):
@@ -125,7 +125,10 @@ def _model(m: ModelTable, base: Path) -> ModelSpec:
     elif m.layers in (None, "all"):
         layers = "all"
     else:
-        layers = tuple(str(x) for x in m.layers)
+        # hidden-state indices of hf models stay integers (1 is "hidden.1"); module names
+        # of torch models are strings ("0" names the first module of an nn.Sequential)
+        layers = tuple(x if m.kind == "hf" and isinstance(x, int) else str(x)
+                       for x in m.layers)
     return ModelSpec(name=m.name, kind=m.kind, layers=layers, factory=m.factory,
                      kwargs=dict(m.kwargs or {}), hf=m.hf, pooling=m.pooling or "mean",
                      activations=acts, batch_size=m.batch_size or 64)
@@ -166,7 +169,8 @@ def parse_study(data: Any, base: Path, path: Path | None = None) -> StudySpec:
         stats_measures=None if st.measures is None else tuple(st.measures),
         probes=doc.functional.probes,
         stitching=doc.functional.stitching,
-        primary_measure=rp.primary_measure,
+        primary_measure=(None if rp.primary_measure is None
+                         else primary_label(rp.primary_measure, list(cmp.measures))),
         title=rp.title,
         fitted=cmp.fitted,
         adjust=st.adjust,

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from repscope.core.optional import require
 from repscope.core.threads import single_threaded
 
 __all__ = [
@@ -61,9 +62,7 @@ def load_digits_data(test_fraction: float = 0.3, seed: int = 0) -> DigitsData:
 
 
 def _torch() -> Any:
-    import torch
-
-    return torch
+    return require("torch", purpose="the digits networks (repscope.zoo)")
 
 
 class DigitsMLP(_torch().nn.Module):  # type: ignore[misc]

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from repscope.core.errors import RepscopeError
+from repscope.core.optional import require
 from repscope.core.progress import new_progress
 
 __all__ = [
@@ -54,8 +55,7 @@ class ResultsTable:
 
     def frame(self) -> Any:
         """The table as a pandas DataFrame (empty when absent)."""
-        import pandas as pd
-
+        pd = require("pandas", purpose="the experiment tables")
         if self._frame is None:
             if self.path.exists() and self.path.stat().st_size > 0:
                 self._frame = pd.read_csv(self.path)
@@ -73,8 +73,7 @@ class ResultsTable:
         return tuple(_norm(row[k]) for k in self.key)
 
     def append(self, rows: Iterable[dict[str, Any]]) -> None:
-        import pandas as pd
-
+        pd = require("pandas", purpose="the experiment tables")
         new = pd.DataFrame([jsonable(r) for r in rows])
         if len(new) == 0:
             return
@@ -132,8 +131,7 @@ def set_threads(n: int | None) -> None:
     """Limit torch's CPU threads (``None`` leaves the default)."""
     if n is None:
         return
-    import torch
-
+    torch = require("torch", purpose="the paper's experiments")
     if n < 1:
         raise RepscopeError(f"threads must be >= 1, got {n}")
     torch.set_num_threads(int(n))
@@ -141,8 +139,7 @@ def set_threads(n: int | None) -> None:
 
 def pick_device(spec: str = "auto") -> Any:
     """``"auto"`` → CUDA when available, else CPU; otherwise ``torch.device(spec)``."""
-    import torch
-
+    torch = require("torch", purpose="the paper's experiments")
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(spec)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from repscope.core.notebook import html_table
+
 __all__ = ["CLASS_ORDER", "VERDICTS", "ClassVerdict", "InvarianceProfile", "compose_sentence"]
 
 #: classes in report order: the chain (strict → loose), then the separate aspects
@@ -130,6 +132,20 @@ class InvarianceProfile:
 
     def __repr__(self) -> str:
         return f"InvarianceProfile(strongest={self.strongest!r}, sentence={self.sentence!r})"
+
+    def _repr_html_(self) -> str:
+        """The notebook view: the verdict of each class as an HTML table, then the sentence."""
+        rows = []
+        for c in self.classes.values():
+            rows.append([
+                c.name, c.verdict, "" if c.score is None else f"{c.score:.3f}",
+                "" if c.ci is None else f"[{c.ci[0]:.3f}, {c.ci[1]:.3f}]",
+                _p(c).removeprefix("p ").removeprefix("= "), c.reason,
+            ])
+        return html_table(
+            ["class", "verdict", "score", "CI", "p (Holm)", "why"], rows,
+            caption=f"Invariance profile (n={self.n}, A: {self.dx} units, B: {self.dy} units)",
+            paragraphs=[self.sentence], right=["score", "CI", "p (Holm)"])
 
 
 # ------------------------------------------------------------------ sentence
