@@ -288,3 +288,14 @@ def test_panels_carry_their_marks() -> None:
     (first, *_rest) = panels_by_measure(page)["cka"]
     assert first["boxed"] == "layer1→layer1; layer2→layer2; layer10→layer10"
     assert first["hatched"] == ""
+
+
+def test_missing_matplotlib_or_pandas_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = repscope.grid({"A": {"l1": np.eye(30)[:, :5] + 0.1}, "B": {
+        "l1": np.random.default_rng(0).normal(size=(30, 4))}}, measures=["cka"], progress=False)
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib.figure", None)
+    with pytest.raises(ImportError, match=r'pip install "repscope\[ml\]"'):
+        table.heatmap("cka", "A", "B")
+    monkeypatch.setitem(__import__("sys").modules, "pandas", None)
+    with pytest.raises(ImportError, match=r'pip install "repscope\[ml\]"'):
+        build_report(table)

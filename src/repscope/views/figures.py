@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from repscope.core.errors import RepscopeError
+from repscope.core.optional import require
 from repscope.views.colormaps import ink_for
 from repscope.views.frames import as_frame
 
@@ -24,12 +25,7 @@ __all__ = ["heatmap", "layer_heatmap", "model_heatmap"]
 
 
 def _matplotlib() -> Any:
-    try:
-        import matplotlib  # noqa: F401
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise RepscopeError('figures need matplotlib: pip install "repscope[ml]"') from exc
-    return Figure
+    return require("matplotlib.figure", purpose="a heatmap figure").Figure
 
 
 def _axes(ax: Any, shape: tuple[int, int]) -> tuple[Any, Any]:
@@ -70,11 +66,11 @@ def heatmap(
     cells (default ``"n/a"``).  Annotation ink is black or white, whichever
     contrasts more with the cell's own colour.
     """
+    m = np.asarray(matrix, dtype=float)
+    fig, ax = _axes(ax, m.shape)
     import matplotlib as mpl
     from matplotlib.patches import Rectangle
 
-    m = np.asarray(matrix, dtype=float)
-    fig, ax = _axes(ax, m.shape)
     cm = mpl.colormaps[cmap].with_extremes(bad="#f1f1f1")
     finite = m[np.isfinite(m)]
     lo = vmin if vmin is not None else (float(finite.min()) if finite.size else 0.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from repscope.core.errors import RepscopeError
+from repscope.core.optional import require
 
 __all__ = ["PAIR_DEFAULTS", "as_frame"]
 
@@ -20,10 +21,7 @@ def as_frame(results: Any) -> Any:
     ``dataset`` stays missing, a missing value in it becomes ``""``; the index is
     renumbered.
     """
-    try:
-        import pandas as pd
-    except ImportError as exc:
-        raise RepscopeError('result frames need pandas: pip install "repscope[ml]"') from exc
+    pd = require("pandas", purpose="a report or figure of results")
     if isinstance(results, pd.DataFrame):
         df = results.copy()
     elif hasattr(results, "to_pandas"):
