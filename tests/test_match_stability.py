@@ -175,6 +175,33 @@ def test_seed_makes_results_reproducible() -> None:
     assert one == best_match_stability(a, b, "cka", n_resamples=10, seed=5).to_records()
 
 
+def test_torch_inputs_give_the_numpy_matches() -> None:
+    torch = pytest.importorskip("torch")
+    a, b = _noisy_copies()
+    b["noise"] = np.random.default_rng(99).normal(size=(N, 12))
+    ta, tb = ({k: torch.tensor(v) for k, v in d.items()} for d in (a, b))
+    for measure in ("cka", "procrustes"):
+        want = best_match_stability(a, b, measure, n_resamples=6, seed=3).to_records()
+        got = best_match_stability(ta, tb, measure, n_resamples=6, seed=3).to_records()
+        for g, w in zip(got, want):
+            assert g["value"] == pytest.approx(w["value"], rel=1e-12)
+            g.pop("value"), w.pop("value")
+        assert got == want
+
+
+def test_per_sample_parameters_follow_the_resampled_rows() -> None:
+    """Labels of a labelled measure are resampled with the rows (else the measure fails)."""
+    rng = np.random.default_rng(10)
+    y = rng.integers(0, 3, size=N)
+    a = {"good": 3 * np.eye(3)[y] + rng.normal(size=(N, 3)), "bad": rng.normal(size=(N, 3))}
+    b = {"good": 3 * np.eye(3)[y] + 1.2 * rng.normal(size=(N, 3)),
+         "bad": rng.normal(size=(N, 3))}
+    res = best_match_stability(a, b, ("accuracy_difference", {"labels": y}), n_resamples=10)
+    m = res.match("good")
+    assert m.best_layer_b == "good" and m.stability == 1.0
+    assert sum(res.match("bad").frequencies.values()) == pytest.approx(1.0)
+
+
 # ---------------------------------------------------------------- records
 def test_records_are_json_and_complete() -> None:
     a, b = _noisy_copies()
