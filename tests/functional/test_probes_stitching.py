@@ -5,7 +5,14 @@ import pytest
 import torch
 
 import repscope
-from repscope.probing.probes import fit_probe, probe_agreement, probe_grid
+from repscope.inference.intervals import wilson_interval
+from repscope.probing.probes import (
+    fit_probe,
+    majority_rate,
+    probe_agreement,
+    probe_grid,
+    split_indices,
+)
 from repscope.probing.stitching import stitch, stitching_matrix
 from repscope.zoo.digits import DigitsMLP, accuracy, load_digits_data, train_digits_mlp
 
@@ -35,6 +42,41 @@ def test_probe_separates_informative_from_noise() -> None:
     assert bad.accuracy < 0.6
     assert 0 <= probe_agreement(good, bad) <= 1
     assert probe_agreement(good, good) == 1.0
+
+
+def test_probe_chance_line_and_interval() -> None:
+    """chance is the majority-class rate of the held-out labels; the interval is Wilson's."""
+    import json
+
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1, 2, 3], [140, 40, 15, 5])  # 70 % / 20 % / 7.5 % / 2.5 %
+    rng.shuffle(y)
+    x = rng.normal(size=(200, 4)) + 0.8 * np.eye(4)[y]
+    res = fit_probe(x, y, seed=3)
+    _, test = split_indices(200, 0.3, seed=3)
+    np.testing.assert_array_equal(res.test_index, test)
+    expected = np.bincount(y[test]).max() / test.size
+    assert res.chance == expected == majority_rate(y[test])
+    assert res.chance != np.bincount(y).max() / y.size  # the held-out split's rate, not all
+    assert res.n_classes == 4 and res.n_test == test.size == 60
+    lo, hi = res.accuracy_interval()
+    assert lo < res.accuracy < hi
+    assert (lo, hi) == wilson_interval(round(res.accuracy * 60), 60)
+    rec = res.to_record()
+    assert json.loads(json.dumps(rec, allow_nan=False)) == rec
+    assert rec == {"accuracy": res.accuracy, "ci_low": lo, "ci_high": hi,
+                   "chance": expected, "n_classes": 4, "n_test": 60}
+    narrow = res.to_record(level=0.5)
+    assert lo < narrow["ci_low"] < narrow["ci_high"] < hi
+    noise = fit_probe(rng.normal(size=(200, 4)), y, seed=3)
+    assert noise.accuracy_interval()[0] <= noise.chance + 0.05  # noise is not above chance
+
+
+def test_majority_rate() -> None:
+    assert majority_rate([2, 2, 1, 0, 2]) == 0.6
+    assert majority_rate(np.array(["a", "b"])) == 0.5
+    with pytest.raises(repscope.InputShapeError):
+        majority_rate([])
 
 
 def test_probe_errors() -> None:

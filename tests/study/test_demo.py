@@ -67,6 +67,29 @@ def test_report_has_stitching_probes_profiles(demo) -> None:
     assert all(not math.isnan(p["accuracy"]) for p in demo.extras["probes"])
 
 
+def test_demo_records_best_match_stability(demo) -> None:
+    """extras["match_stability"]: every model pair under the primary measure (linear CKA)."""
+    entries = demo.extras["match_stability"]
+    assert [(e["model_a"], e["model_b"]) for e in entries] == [
+        ("mlp256-seed0", "mlp256-seed1"), ("mlp256-seed0", "mlp64-seed0"),
+        ("mlp256-seed1", "mlp64-seed0")]
+    for e in entries:
+        assert e["measure"] == "cka" and e["n_resamples"] == 50 and e["skipped"] is None
+        assert [r["layer_a"] for r in e["records"]] == ["layer1", "layer2", "layer3", "logits"]
+        for r in e["records"]:
+            assert r["ci_low"] <= r["stability"] <= r["ci_high"]
+            assert r["frequencies"][r["best_layer_b"]] == r["stability"]
+    seeds = entries[0]["records"]
+    hits = sum(r["best_layer_b"] == r["layer_a"] for r in seeds)
+    assert hits == demo.extras["layer_identification"]["hits"]
+
+
+def test_demo_probes_carry_chance_and_intervals(demo) -> None:
+    for p in demo.extras["probes"]:
+        assert p["n_classes"] == 10 and 0.1 <= p["chance"] < 0.2  # digits: balanced classes
+        assert p["n_test"] == 162 and p["ci_low"] <= p["accuracy"] <= p["ci_high"]
+
+
 def test_database_has_no_duplicates(demo) -> None:
     con = sqlite3.connect(demo.db_path)
     n, distinct = con.execute(

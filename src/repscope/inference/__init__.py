@@ -16,6 +16,9 @@ registry, built-in or your own.  One module per method:
 :mod:`.heldout`             :func:`heldout`: fitted measures evaluated on held-out samples
 :mod:`.heldout_fits`        the held-out evaluators of the CCA family and regression
 :mod:`.profile`             :func:`profile`: in which senses two representations agree
+:mod:`.match_stability`     :func:`best_match_stability`: each layer's best match in another
+                            model, and how often bootstrap resamples of the inputs agree
+:mod:`.gram_resampling`     linear CKA of bootstrap resamples from full-data Gram matrices
 ==========================  ==============================================================
 
 The formulas are written out in ``docs/statistics.md``.
@@ -30,6 +33,12 @@ from repscope.inference.heldout import (
     heldout_measures,
     register_heldout,
     supports_heldout,
+)
+from repscope.inference.match_stability import (
+    LayerMatch,
+    MatchStability,
+    best_match_stability,
+    match_stability_pairs,
 )
 from repscope.inference.multiple_testing import (
     bh_adjust,
@@ -60,16 +69,20 @@ __all__ = [
     "BootstrapResult",
     "ConfidenceInterval",
     "HeldoutResult",
+    "LayerMatch",
+    "MatchStability",
     "MeasureSpec",
     "NullCalibration",
     "PermutationTestResult",
     "Stats",
+    "best_match_stability",
     "bh_adjust",
     "bootstrap_ci",
     "calibrated_score",
     "heldout",
     "heldout_measures",
     "holm_adjust",
+    "match_stability_pairs",
     "null_calibration",
     "permutation_null",
     "permutation_test",

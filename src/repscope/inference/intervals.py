@@ -27,6 +27,7 @@ __all__ = [
     "jackknife_interval",
     "normal_interval",
     "percentile_interval",
+    "wilson_interval",
 ]
 
 #: groups of the default jackknife (1 + G + G(G−1)/2 = 56 evaluations of the measure)
@@ -81,6 +82,43 @@ def normal_interval(stat: float, se: float, level: float) -> tuple[float, float]
     """``stat ± z_{1−α/2} · se``."""
     half = float(special.ndtri(0.5 + level / 2.0)) * se
     return stat - half, stat + half
+
+
+# ------------------------------------------------------------ proportions
+def wilson_interval(successes: float, trials: int, level: float = 0.95) -> tuple[float, float]:
+    r"""Wilson score interval of a proportion ``p̂ = successes / trials``.
+
+    .. math::  \frac{\hat p + z^2/2N \pm z\sqrt{\hat p(1-\hat p)/N + z^2/4N^2}}{1 + z^2/N},
+               \qquad z = z_{1-\alpha/2}
+
+    Unlike the normal (Wald) interval it stays inside [0, 1], is not empty at
+    ``p̂ = 0`` or ``1``, and covers close to ``level`` already at small ``N``
+    (Brown, Cai & DasGupta, Statistical Science 2001).  ``successes`` may be
+    fractional (a resample whose maximum is tied between ``t`` candidates
+    counts ``1/t`` for each).
+
+    Raises
+    ------
+    InvalidParameterError
+        ``trials < 1``, ``successes`` outside ``[0, trials]`` or ``level`` outside (0, 1).
+    """
+    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 1:
+        raise InvalidParameterError(f"trials must be an integer >= 1, got {trials!r}")
+    if not (isinstance(successes, (int, float, np.integer, np.floating))
+            and 0 <= successes <= trials):
+        raise InvalidParameterError(f"successes must be a number in [0, {trials}], got "
+                                    f"{successes!r}")
+    if not 0 < level < 1:
+        raise InvalidParameterError(f"level must be in (0, 1), got {level!r}")
+    n = float(trials)
+    p = float(successes) / n
+    z = float(special.ndtri(0.5 + level / 2.0))
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2.0 * n)) / denom
+    half = z * math.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denom
+    low = 0.0 if p == 0.0 else max(0.0, centre - half)
+    high = 1.0 if p == 1.0 else min(1.0, centre + half)
+    return low, high
 
 
 # --------------------------------------------------------------- jackknife

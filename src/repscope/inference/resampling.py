@@ -15,6 +15,7 @@ import numpy as np
 from repscope.core.arrays import Array, is_torch, to_float
 from repscope.core.errors import (
     InputShapeError,
+    InvalidParameterError,
 )
 from repscope.measures.base import Measure, Prepared
 
@@ -68,6 +69,41 @@ def with_rows(m: Measure, names: list[str], idx: np.ndarray) -> Measure:
         v = params[k]
         params[k] = take_rows(v, idx) if hasattr(v, "shape") else [v[i] for i in idx]
     return type(m)(**params)
+
+
+def group_members(groups: Any, n: int) -> list[np.ndarray] | None:
+    """Row indices of each group of ``groups`` (one label per row); ``None`` for no groups.
+
+    Raises :class:`InputShapeError` unless there is one label per row and
+    :class:`InvalidParameterError` for fewer than two groups.
+    """
+    if groups is None:
+        return None
+    g = np.asarray(groups)
+    if g.shape != (n,):
+        raise InputShapeError(f"groups must hold one label per input ({n}), got shape {g.shape}")
+    _, inverse = np.unique(g, return_inverse=True)
+    inverse = inverse.ravel()
+    order = np.argsort(inverse, kind="stable")
+    members = np.split(order, np.flatnonzero(np.diff(inverse[order])) + 1)
+    if len(members) < 2:
+        raise InvalidParameterError("groups must hold at least two groups to resample")
+    return members
+
+
+def bootstrap_rows(rng: np.random.Generator, n: int,
+                   members: list[np.ndarray] | None = None) -> np.ndarray:
+    """Sorted row indices of one bootstrap resample of ``n`` rows (repeats included).
+
+    Without ``members`` (:func:`group_members`) ``n`` rows are drawn with
+    replacement; with them as many groups are drawn with replacement as there
+    are, and every row of a drawn group is taken (the resample's size then
+    varies with the sizes of the groups drawn).
+    """
+    if members is None:
+        return np.sort(rng.integers(0, n, size=n))
+    drawn = rng.integers(0, len(members), size=len(members))
+    return np.sort(np.concatenate([members[g] for g in drawn]))
 
 
 def value_of(m: Measure, X: Array, Y: Array) -> float:

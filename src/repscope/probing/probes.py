@@ -20,18 +20,62 @@ import numpy as np
 from repscope.core.arrays import to_numpy
 from repscope.core.errors import InputShapeError
 from repscope.core.validation import as_representation
+from repscope.inference.intervals import wilson_interval
 
-__all__ = ["ProbeResult", "fit_probe", "probe_agreement", "probe_grid", "split_indices"]
+__all__ = ["ProbeResult", "fit_probe", "majority_rate", "probe_agreement", "probe_grid",
+           "split_indices"]
 
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """A fitted probe: held-out accuracy and predictions on the held-out inputs."""
+    """A fitted probe: held-out accuracy and predictions on the held-out inputs.
+
+    Attributes
+    ----------
+    accuracy : fraction of the held-out inputs classified correctly.
+    train_accuracy : the same on the training split.
+    predictions : predicted class of each held-out input.
+    test_index : row indices of the held-out inputs.
+    chance : the chance line: the majority-class rate *of the held-out split*,
+        i.e. the held-out accuracy of always predicting the class most frequent
+        among the held-out labels (the best any constant predictor can score
+        there, so a probe must beat it to read anything from the layer).
+    n_classes : number of distinct classes among all labels.
+    """
 
     accuracy: float
     train_accuracy: float
     predictions: np.ndarray
     test_index: np.ndarray
+    chance: float = float("nan")
+    n_classes: int = 0
+
+    @property
+    def n_test(self) -> int:
+        """Number of held-out inputs the accuracy is measured on."""
+        return int(self.test_index.shape[0])
+
+    def accuracy_interval(self, level: float = 0.95) -> tuple[float, float]:
+        """Wilson interval of the held-out accuracy over the ``n_test`` held-out inputs.
+
+        One train/test split, so the interval counts the binomial uncertainty of
+        the held-out inputs only (not the variation between splits or fits).
+        """
+        correct = round(self.accuracy * self.n_test)
+        return wilson_interval(correct, self.n_test, level)
+
+    def to_record(self, level: float = 0.95) -> dict[str, Any]:
+        """The JSON summary a report draws a bar from.
+
+        ``{"accuracy", "ci_low", "ci_high", "chance", "n_classes", "n_test"}``:
+        the held-out accuracy with its Wilson interval at ``level``
+        (:meth:`accuracy_interval`), the chance line (majority-class rate of
+        the held-out split), the number of classes and of held-out inputs.
+        """
+        low, high = self.accuracy_interval(level)
+        return {"accuracy": float(self.accuracy), "ci_low": low, "ci_high": high,
+                "chance": float(self.chance), "n_classes": int(self.n_classes),
+                "n_test": self.n_test}
 
 
 def split_indices(n: int, test_fraction: float = 0.3, seed: int = 0) -> tuple[np.ndarray, ...]:
@@ -76,7 +120,18 @@ def fit_probe(
         train_accuracy=float(clf.score(z[train], y[train])),
         predictions=pred,
         test_index=test,
+        chance=majority_rate(y[test]),
+        n_classes=int(np.unique(y).size),
     )
+
+
+def majority_rate(labels: Any) -> float:
+    """Fraction of ``labels`` in their most frequent class (the accuracy of always guessing it)."""
+    y = np.asarray(labels)
+    if y.size == 0:
+        raise InputShapeError("majority_rate needs at least one label")
+    _, counts = np.unique(y, return_counts=True)
+    return float(counts.max() / y.size)
 
 
 def probe_agreement(a: ProbeResult, b: ProbeResult) -> float:

@@ -4,7 +4,8 @@ Everything lands in one output folder::
 
     OUT/activations/     Zarr activation store (reused when provenance matches)
     OUT/results.sqlite   one row per pair × measure × options (resumable)
-    OUT/extras.json      probes, stitching matrices, invariance profiles, findings
+    OUT/extras.json      probes, stitching matrices, invariance profiles, best-match
+                         stability, findings
     OUT/report.html      the self-contained report
 
     OUT/.repscope.lock   held while a run works in the folder (one run at a time)
@@ -12,9 +13,9 @@ Everything lands in one output folder::
 Re-running skips finished work: activations whose provenance matches (weights
 and data hashes, layer, pooling, dtype, extractor version) are a cache hit and
 are not re-extracted, result rows already in the database are not recomputed,
-and profiles already in ``extras.json`` are kept.  A factory is imported only
-if it is registered or trusted (:mod:`repscope.study.trust`), checked before
-anything runs.
+and profiles and best-match stabilities already in ``extras.json`` are kept.  A
+factory is imported only if it is registered or trusted
+(:mod:`repscope.study.trust`), checked before anything runs.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from repscope.study.datasets import StudyData, load_npy, load_study_data
 from repscope.study.folder_lock import FolderLock
 from repscope.study.schema import canonical_measure, measure_label
 from repscope.study.spec import ModelSpec, StudySpec, StudySpecError
+from repscope.study.stability import STABILITY_KEYS, match_stability_extras
 from repscope.study.trust import Trust
 
 __all__ = ["StudyOutcome", "run_study", "run_studies", "load_extras", "save_extras"]
@@ -197,7 +199,7 @@ def _functional(spec: StudySpec, data: StudyData, reps: dict, torch_models: dict
         _say(progress, "fitting linear probes")
         res = probe_grid({k: np.asarray(v) for k, v in reps.items()}, data.labels,
                          seed=spec.seed)
-        extras["probes"] = [{"model": m, "layer": layer, "accuracy": r.accuracy,
+        extras["probes"] = [{"model": m, "layer": layer, **r.to_record(),
                              "dataset": data.dataset_id} for (m, layer), r in res.items()]
         names = [m.name for m in spec.models]
         if len(names) >= 2:  # functional agreement of two models' probes, layer by layer
@@ -296,7 +298,8 @@ def merge_extras(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     keys = {"probes": ("model", "layer", "dataset"),
             "stitching": ("model_a", "model_b"),
             "probe_agreement": ("model_a", "model_b"),
-            "profiles": ("model_a", "layer_a", "model_b", "layer_b")}
+            "profiles": ("model_a", "layer_a", "model_b", "layer_b"),
+            "match_stability": STABILITY_KEYS}
     for name, value in new.items():
         if name in keys and isinstance(value, list):
             merged[name] = _merge_list(merged.get(name, []), value, keys[name])
@@ -383,6 +386,10 @@ def _run_locked(specs: Sequence[StudySpec], out: Path, *, progress: bool, report
                          for p in extras.get("profiles", [])}
                 new["profiles"] = best_match_profiles(spec, reps, results, primary, known,
                                                       progress)
+            new["match_stability"] = match_stability_extras(
+                spec, reps, {m.name: _model_layers(reps, m.name) for m in spec.models}, primary,
+                extras.get("match_stability", []), data.dataset_id,
+                lambda msg: _say(progress, msg), progress)
             if after is not None:
                 new = merge_extras(new, after(spec, reps, results, {**extras, **new}) or {})
             extras = merge_extras(extras, new)

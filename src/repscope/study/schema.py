@@ -400,6 +400,10 @@ class ReportTable(_Table):
         "`\"cka[kernel=rbf]\"` (default: the first).")
     title: str | None = Field(None, min_length=1, description="Page title (default: the "
                               "study name).")
+    stability_resamples: int = Field(
+        50, ge=0, description="Bootstrap resamples of the inputs for the stability of each "
+        "best match under the primary measure (how often the best-matching layer changes; "
+        "0 = off). Not computed when the primary measure is fitted (CCA family, regression).")
 
 
 class StudyFile(_Table):

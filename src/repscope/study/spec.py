@@ -48,6 +48,7 @@ Example (``examples/digits_study.toml``)::
 
     [report]
     primary_measure = "cka"
+    stability_resamples = 50 # resamples for how stable each best match is (0 = off)
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ class StudySpec:
     adjust: str = "bh"
     q: float = 0.05
     max_permutations: int = 10_000
+    stability_resamples: int = 50
 
 
 def _model(m: ModelTable, base: Path) -> ModelSpec:
@@ -176,6 +178,7 @@ def parse_study(data: Any, base: Path, path: Path | None = None) -> StudySpec:
         adjust=st.adjust,
         q=float(st.q),
         max_permutations=st.max_permutations,
+        stability_resamples=rp.stability_resamples,
     )
 
 
