@@ -16,4 +16,6 @@ __all__ = ["FACTORIES"]
 FACTORIES: Mapping[str, str] = MappingProxyType({
     "repscope.zoo.digits:pretrained": "an MLP trained on scikit-learn's bundled digits "
     "(repscope.zoo.digits.pretrained)",
+    "repscope.zoo.fashion:pretrained": "an MLP, CNN, MLP-Mixer or autoencoder trained on "
+    "Fashion-MNIST and cached in the zoo folder (repscope.zoo.fashion.pretrained)",
 })
