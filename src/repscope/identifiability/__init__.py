@@ -36,6 +36,7 @@ from repscope.identifiability.constructions import (
 from repscope.identifiability.dissimilarity import (
     DissimilarityResult,
     MeanSVD,
+    bound_check,
     m_svd,
     representation_dissimilarity,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "LLVResult",
     "MeanSVD",
     "SoftmaxModel",
+    "bound_check",
     "circle_model",
     "compare_models",
     "kl_divergence",
@@ -87,8 +89,18 @@ def compare_models(
     n_candidates: int = DEFAULT_N_CANDIDATES,
     seed: int | None = 0,
     input_set: Any = None,
+    budget: int = 20_000,
+    max_enumerate: int = 100_000,
+    device: Any = None,
 ) -> dict[str, Any]:
     """Every quantity for one pair: KL (both ways), d_LLV, d_{f,g}, m_CCA of F and of G.
+
+    The label side of d_LLV is exact; its input side comes from a search over
+    ``n_candidates`` input sets (``d_llv`` is then an upper bound, ``d_llv_lower`` a
+    lower one).  ``d_fg`` is the lower end of an interval ``[d_fg_lower, d_fg_upper]``
+    (the f side searched over label subsets with ``budget`` evaluations when there are
+    more than ``max_enumerate``); ``"bound_check"`` compares the paper's bound
+    ``d_fg ≤ 2M·d_LLV`` with the lower end, the only side that could falsify it.
 
     m_CCA values that are undefined for the inputs (e.g. too few labels for G)
     are reported as ``None`` with the reason under ``"m_cca_g_error"``; a
@@ -101,10 +113,14 @@ def compare_models(
     from repscope.core.errors import DegeneracyWarning, InsufficientSamplesError, RepscopeError
 
     kl = kl_divergence(a, b)
-    llv = llv_distance(a, b, lam=lam, n_candidates=n_candidates, seed=seed, input_set=input_set)
+    llv = llv_distance(a, b, lam=lam, n_candidates=n_candidates, seed=seed, input_set=input_set,
+                       device=device)
     out: dict[str, Any] = {**kl.to_dict(), **llv.to_dict()}
     try:
-        out.update(representation_dissimilarity(a, b, llv).to_dict())
+        dis = representation_dissimilarity(a, b, llv, budget=budget,
+                                           max_enumerate=max_enumerate)
+        out.update(dis.to_dict())
+        out["bound_check"] = bound_check(dis, llv)
     except InsufficientSamplesError as e:  # K - 2 < M: no label subset for d_SVD(f)
         out.update({"d_fg": None, "d_svd_f": None, "d_svd_g": None, "d_fg_error": str(e)})
     for side, x, y in (("f", a.F, b.F), ("g", a.G, b.G)):
