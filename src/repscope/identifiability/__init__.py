@@ -12,6 +12,9 @@ Perspective" (NeurIPS 2025):
   with ``d_{f,g} ≤ 2·d_LLV``;
 * :func:`m_svd`, :class:`MeanSVD` — the PLS-SVD similarity; m_CCA is the
   registered measure ``repscope.measure("mean_cca")`` (see :func:`m_cca`);
+* :func:`compare_next_token` (:mod:`.next_token`) — causal language models as
+  softmax-family models: KL over the full vocabulary, d_LLV and d_{f,g} over the
+  K most frequent next tokens, as a curve over K;
 * :mod:`.constructions` — the permuted-circle (Table 1) and perturbed models;
 * :mod:`.experiments` — the paper's experiments (``repscope paper …``).
 
@@ -49,6 +52,15 @@ from repscope.identifiability.model import (
     log_softmax,
     one_hot_codes,
 )
+from repscope.identifiability.next_token import (
+    NextTokenComparison,
+    NextTokenStates,
+    compare_next_token,
+    load_causal_lm,
+    next_token_kl,
+    next_token_model,
+    next_token_states,
+)
 
 __all__ = [
     "DEFAULT_N_CANDIDATES",
@@ -58,15 +70,22 @@ __all__ = [
     "KLResult",
     "LLVResult",
     "MeanSVD",
+    "NextTokenComparison",
+    "NextTokenStates",
     "SoftmaxModel",
     "bound_check",
     "circle_model",
     "compare_models",
+    "compare_next_token",
     "kl_divergence",
     "llv_distance",
+    "load_causal_lm",
     "log_softmax",
     "m_cca",
     "m_svd",
+    "next_token_kl",
+    "next_token_model",
+    "next_token_states",
     "one_hot_codes",
     "permuted_circle_pair",
     "perturbed_models",
