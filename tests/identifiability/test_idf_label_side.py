@@ -100,6 +100,18 @@ def test_width_sweep_networks(k: int) -> None:
     _check(*models)
 
 
+@pytest.mark.parametrize("k", [4, 6])
+def test_trained_width_sweep_networks(k: int) -> None:
+    """Two seeds of the width sweep's MLPs after a short training (the experiment's code)."""
+    from repscope.identifiability.experiments.synthetic import train_stack
+
+    xtr, ytr = radial_data(400, k, seed=0)
+    xte, yte = radial_data(200, k, seed=1)
+    res = train_stack([0, 1], xtr, ytr, xte, yte, n_classes=k, width=16, steps=60, lr=3e-3,
+                      batch_size=64, log_every=30, eval_every=30)
+    _check(SoftmaxModel(res.F_test[0], res.G[0]), SoftmaxModel(res.F_test[1], res.G[1]))
+
+
 @pytest.mark.parametrize(("k", "m", "noise"), [(3, 1, 0.5), (8, 2, 0.3), (30, 3, 0.1),
                                                (25, 4, 2.0)])
 def test_random_pairs(rng: np.random.Generator, k: int, m: int, noise: float) -> None:
@@ -156,3 +168,42 @@ def test_vanishing_scales_everywhere_raise(rng: np.random.Generator) -> None:
     a = SoftmaxModel(f, rng.normal(size=(5, 2)), check_diversity=False)
     with pytest.raises(DiversityConditionError, match="σ_y = 0"):
         exact_label_side(a.log_likelihoods(), a.log_likelihoods())
+
+
+def test_row_blocks_above_the_full_gram_limit(rng: np.random.Generator,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above _FULL_GRAM labels only the needed rows of the covariances are formed."""
+    from repscope.identifiability import label_side
+
+    f, g = rng.normal(size=(90, 3)), rng.normal(size=(50, 3))
+    a, b = SoftmaxModel(f, g), SoftmaxModel(f + 0.3 * rng.normal(size=f.shape), g)
+    la, lb = a.log_likelihoods(), b.log_likelihoods()
+    whole = pivot_t1(la, lb)
+    monkeypatch.setattr(label_side, "_FULL_GRAM", 10)
+    monkeypatch.setattr(label_side, "_BLOCK", 400)
+    np.testing.assert_allclose(pivot_t1(la, lb), whole, rtol=1e-10)
+    ref = exhaustive(la, lb)
+    assert exact_label_side(la, lb).t1 == pytest.approx(ref[0], abs=1e-12)
+    tl = torch.tensor(la)
+    np.testing.assert_allclose(pivot_t1(tl, torch.tensor(lb)).numpy(), whole, rtol=1e-10)
+
+
+def test_memory_is_bounded(rng: np.random.Generator) -> None:
+    """Peak extra memory of the label side: O(K² + n·K), no n × K × K (here 2 GB) array."""
+    import tracemalloc
+
+    n, k = 400, 800
+    f, g = rng.normal(size=(n, 4)), rng.normal(size=(k, 4))
+    la = SoftmaxModel(f, g).log_likelihoods()
+    lb = SoftmaxModel(f + 0.2 * rng.normal(size=f.shape), g).log_likelihoods()
+    tracemalloc.start()
+    try:
+        exact_label_side(la, lb)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    from repscope.identifiability.label_side import _BLOCK
+
+    block = min(k * k, (_BLOCK // k) * k)  # pivots × labels of one block
+    assert peak < 8 * (6 * k * k + 6 * n * k + 30 * block)  # float64 arrays
+    assert peak < n * k * k * 8 / 20  # far below one n × K × K array (2 GB here)

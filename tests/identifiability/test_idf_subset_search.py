@@ -151,3 +151,23 @@ def test_bound_check_uses_the_lower_end(rng: np.random.Generator) -> None:
     fake = dataclasses.replace(d, d_fg=4 * 2 * r.distance + 0.1)
     bad = bound_check(fake, r)
     assert bad["falsified"] and "fails here" in bad["sentence"]
+
+
+def test_reparametrisation_at_language_model_scale(rng: np.random.Generator) -> None:
+    """K = 1000 labels, M = 64, A of condition number 10³ and a shift of g: KL, d_LLV and
+    both ends of d_{f,g} vanish within 1e-8 and m_CCA is 1 (the issue's criterion)."""
+    from repscope.identifiability import kl_divergence, m_cca
+
+    m, k = 64, 1000
+    q1, _ = np.linalg.qr(rng.normal(size=(m, m)))
+    q2, _ = np.linalg.qr(rng.normal(size=(m, m)))
+    big_a = q1 @ np.diag(np.geomspace(1.0, 1e3, m)) @ q2
+    assert np.linalg.cond(big_a) == pytest.approx(1e3, rel=1e-6)
+    a = SoftmaxModel(rng.normal(size=(600, m)), rng.normal(size=(k, m)) / 4)
+    b = a.transformed(big_a, shift=rng.normal(size=m))
+    r = llv_distance(a, b, n_candidates=50)
+    d = representation_dissimilarity(a, b, r)
+    assert kl_divergence(a, b).forward < 1e-8
+    assert r.distance < 1e-8 and r.lower < 1e-8
+    assert d.lower < 1e-8 and d.upper < 1e-8
+    assert m_cca(a.F, b.F) == pytest.approx(1.0, abs=1e-8)

@@ -42,8 +42,9 @@ details keep this accurate:
   inequality of the SD).
 
 Cost: two Gram matrices over the inputs (``n·K²`` multiply-adds in all, blocked
-over the inputs: memory ``O(K²)``, never ``n × K × K``), then ``O(K²)`` per-pair
-arithmetic blocked over pivots.  The pivots whose T1 is within rounding
+over the inputs: memory ``O(K²)``, never ``n × K × K``; above 4096 labels only the
+rows each block of pivots needs, twice the multiply-adds in ``O(block·K)`` memory),
+then ``O(K²)`` per-pair arithmetic blocked over pivots.  The pivots whose T1 is within rounding
 (``1e-9·(1 + T1)``) of the smallest are then evaluated from the definition
 (standard deviations of the log-likelihoods, the reference implementation's
 formula), at most :data:`MAX_RECHECK` of them in index order, and the first
@@ -74,6 +75,8 @@ MAX_RECHECK = 16
 _TIE = 1e-9
 #: elements per block of the blocked computations
 _BLOCK = 2_000_000
+#: up to this many labels the K × K covariance matrices are formed whole (134 MB each)
+_FULL_GRAM = 4096
 #: a log-odds variance below this share of its labels' variances counts as vanishing
 _VANISH = 1e-12
 
@@ -147,28 +150,39 @@ def _choose_left_out(a: np.ndarray, b: np.ndarray, pivot: int, reduce: str,
     return best[1], best[0]
 
 
-def _gram_of_centred(xp: Any, x: Any, centre_rows: bool) -> tuple[Any, Any]:
-    """Covariance (ddof 1) of the columns of ``x`` (rows centred over columns first when
-    ``centre_rows``), accumulated over blocks of rows; and the column means."""
-    n, k = x.shape
-    rows = max(1, _BLOCK // max(k, 1))
-    if centre_rows:
+class _Cov:
+    """Covariances (ddof 1) of the columns of ``x`` after centring each row over the columns.
+
+    Up to :data:`_FULL_GRAM` labels the K × K matrix is accumulated over blocks of rows
+    (one SYRK-like product per block); above, only the rows a block of pivots needs are
+    formed from the centred copy (twice the multiply-adds, memory O(block·K))."""
+
+    def __init__(self, xp: Any, x: Any) -> None:
+        n, k = x.shape
+        self.xp, self.n = xp, n
+        rows = max(1, _BLOCK // max(k, 1))
         mean = xp.zeros((k,), dtype=x.dtype, device=getattr(x, "device", None))
         for s in range(0, n, rows):
             blk = x[s : s + rows]
-            blk = blk - xp.mean(blk, axis=1, keepdims=True)
-            mean = mean + xp.sum(blk, axis=0)
-    else:
-        mean = xp.sum(x, axis=0)
-    mean = mean / n
-    gram = xp.zeros((k, k), dtype=x.dtype, device=getattr(x, "device", None))
-    for s in range(0, n, rows):
-        blk = x[s : s + rows]
-        if centre_rows:
-            blk = blk - xp.mean(blk, axis=1, keepdims=True)
-        blk = blk - mean
-        gram = gram + blk.T @ blk
-    return gram / (n - 1), mean
+            mean = mean + xp.sum(blk - xp.mean(blk, axis=1, keepdims=True), axis=0)
+        mean = mean / n
+        self.full = k <= _FULL_GRAM
+        if self.full:
+            gram = xp.zeros((k, k), dtype=x.dtype, device=getattr(x, "device", None))
+            for s in range(0, n, rows):
+                blk = x[s : s + rows]
+                blk = blk - xp.mean(blk, axis=1, keepdims=True) - mean
+                gram = gram + blk.T @ blk
+            self.gram = gram / (n - 1)
+            self.diag = xp.linalg.diagonal(self.gram)
+        else:
+            self.centred = x - xp.mean(x, axis=1, keepdims=True) - mean
+            self.diag = xp.sum(self.centred * self.centred, axis=0) / (n - 1)
+
+    def rows(self, piv: Any) -> Any:
+        if self.full:
+            return self.gram[piv, :]
+        return (self.centred[:, piv].T @ self.centred) / (self.n - 1)
 
 
 def pivot_t1(la: Any, lb: Any, *, reduce: str = "max", left_out: int | None = None) -> Any:
@@ -180,10 +194,7 @@ def pivot_t1(la: Any, lb: Any, *, reduce: str = "max", left_out: int | None = No
     xp = namespace(la, lb)
     n, k = la.shape
     dev = getattr(la, "device", None)
-    ca, _ = _gram_of_centred(xp, la, True)
-    cb, _ = _gram_of_centred(xp, lb, True)
-    dga = xp.linalg.diagonal(ca)
-    dgb = xp.linalg.diagonal(cb)
+    ca, cb = _Cov(xp, la), _Cov(xp, lb)
     d = la - lb
     dc = d - xp.mean(d, axis=0)
     bc = lb - xp.mean(lb, axis=0)
@@ -197,17 +208,19 @@ def pivot_t1(la: Any, lb: Any, *, reduce: str = "max", left_out: int | None = No
     for s in range(0, k, step):
         piv = xp.arange(s, min(k, s + step), device=dev)
         out[s : s + piv.shape[0]] = _block_t1(
-            xp, piv, cols, ca, cb, dga, dgb, vdd, vdb, vbb, reduce, left_out)
+            xp, piv, cols, ca.rows(piv), cb.rows(piv), ca.diag, cb.diag, vdd, vdb, vbb,
+            reduce, left_out)
     return out
 
 
-def _block_t1(xp: Any, piv: Any, cols: Any, ca: Any, cb: Any, dga: Any, dgb: Any,
+def _block_t1(xp: Any, piv: Any, cols: Any, ra: Any, rb: Any, dga: Any, dgb: Any,
               vdd: Any, vdb: Any, vbb: Any, reduce: str, left_out: int | None) -> Any:
+    """T1 of a block of pivots; ``ra``, ``rb``: their rows of the two covariance matrices."""
     k = cols.shape[0]
-    inf = xp.asarray(xp.inf, dtype=ca.dtype, device=getattr(ca, "device", None))
+    inf = xp.asarray(xp.inf, dtype=ra.dtype, device=getattr(ra, "device", None))
     pa, pb = dga[piv][:, None], dgb[piv][:, None]
-    s2a = dga[None, :] + pa - 2 * ca[piv, :]
-    s2b = dgb[None, :] + pb - 2 * cb[piv, :]
+    s2a = dga[None, :] + pa - 2 * ra
+    s2b = dgb[None, :] + pb - 2 * rb
     valid = (s2a > _VANISH * (dga[None, :] + pa)) & (s2b > _VANISH * (dgb[None, :] + pb))
     s2a = xp.where(valid, s2a, 1.0)
     s2b = xp.where(valid, s2b, 1.0)
