@@ -319,7 +319,6 @@ def llv_distance(
         raise InputShapeError("pivot and left_out must be different labels")
     la, lb = a.log_likelihoods(), b.log_likelihoods()
 
-    # label side: exhaustive (pivot, left-out) search on T1
     # label side: exact (covariances over the inputs; near-ties re-evaluated directly)
     xa, xb = (la, lb) if device is None else _on_device(la, lb, device)
     choice = exact_label_side(xa, xb, reduce=reduce, pivot=pivot, left_out=left_out)
