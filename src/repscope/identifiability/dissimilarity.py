@@ -92,7 +92,8 @@ class DissimilarityResult:
     exact : whether the interval is a point (enumeration, or the search certified).
     search : how the f side was computed (method, subsets evaluated, budget, words).
     analytic_upper : ``min(1, 2·max(T1, T2))`` from the d_LLV result: the paper's analytic
-        bound for the chosen pivot, left-out label and input set.
+        bound for the chosen pivot, left-out label and input set (with ``reduce="max"``,
+        the paper's setting).
     """
 
     d_fg: float
