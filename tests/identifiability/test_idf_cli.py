@@ -67,3 +67,47 @@ def test_compare_models_reports_degenerate_g_side(rng: np.random.Generator) -> N
     assert "m_cca_g_warning" in out  # 3 features on 4 labels: CCA is degenerate
     assert out["d_fg"] is None and "K-2 >= M" in out["d_fg_error"]
     assert out["d_llv"] > 0
+
+
+def _save_large(tmp_path: Path, rng: np.random.Generator, equivalent: bool) -> list[str]:
+    """K = 300 labels, M = 16: C(298, 16) label subsets, far beyond enumeration."""
+    m = 16
+    f, g = rng.normal(size=(400, m)), rng.normal(size=(300, m)) / 2
+    if equivalent:
+        q1, _ = np.linalg.qr(rng.normal(size=(m, m)))
+        q2, _ = np.linalg.qr(rng.normal(size=(m, m)))
+        A = q1 @ np.diag(np.geomspace(1.0, 1e3, m)) @ q2
+        f2, g2 = f @ A.T, g @ np.linalg.inv(A) + rng.normal(size=m)
+    else:
+        f2, g2 = f + 0.3 * rng.normal(size=f.shape), g
+    paths = []
+    for name, arr in (("a_f", f), ("a_g", g), ("b_f", f2), ("b_g", g2)):
+        p = tmp_path / f"{name}.npy"
+        np.save(p, arr)
+        paths.append(str(p))
+    return paths
+
+
+def test_llv_large_equivalent_pair_is_zero_everywhere(tmp_path: Path,
+                                                     rng: np.random.Generator) -> None:
+    res = CliRunner().invoke(app, ["llv", *_save_large(tmp_path, rng, True), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["kl"] < 1e-8 and out["d_llv"] < 1e-8 and out["d_llv_lower"] < 1e-8
+    assert out["d_fg_lower"] < 1e-8 and out["d_fg_upper"] < 1e-8 and out["d_fg_exact"]
+    assert out["m_cca_f"] == pytest.approx(1.0, abs=1e-8)
+    assert out["bound_check"]["falsified"] is False
+
+
+def test_llv_reports_the_interval_and_its_search(tmp_path: Path,
+                                                 rng: np.random.Generator) -> None:
+    paths = _save_large(tmp_path, rng, False)
+    res = CliRunner().invoke(app, ["llv", *paths, "--budget", "300", "--n-candidates", "20"])
+    assert res.exit_code == 0, res.output
+    assert "d_fg is an interval" in res.stdout and "budget 300" in res.stdout
+    assert "d_LLV input side: random search: the best of 20 candidate" in res.stdout
+    assert "only side that could falsify" in res.stdout
+    js = json.loads(CliRunner().invoke(app, ["llv", *paths, "--budget", "300", "--json",
+                                             "--n-candidates", "20"]).stdout)
+    assert js["d_fg_lower"] <= js["d_fg_upper"] <= 2 * js["d_llv"] + 1e-12
+    assert js["d_llv_lower"] <= js["d_llv"] and js["label_side"] == "exact"

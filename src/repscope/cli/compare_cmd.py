@@ -99,6 +99,11 @@ def profile(
     outputs_a: Path = typer.Option(None, "--outputs-a",
                                    help="Model A's outputs (n, C) or labels (n,): function class."),
     outputs_b: Path = typer.Option(None, "--outputs-b", help="Model B's outputs or labels."),
+    unembeddings_a: Path = typer.Option(
+        None, "--unembeddings-a",
+        help="Softmax-family models: A's unembeddings G_A (K, d): the softmax class."),
+    unembeddings_b: Path = typer.Option(None, "--unembeddings-b",
+                                        help="B's unembeddings G_B (K, d') over the same labels."),
     no_stats: bool = typer.Option(False, "--no-stats",
                                   help="Skip the nulls and margin simulations (no verdicts)."),
     permutations: int = typer.Option(None, "--permutations", min=19,
@@ -118,7 +123,10 @@ def profile(
     if (outputs_a is None) != (outputs_b is None):
         raise RepscopeError("give both --outputs-a and --outputs-b, or neither")
     outputs = (_load_outputs(outputs_a), _load_outputs(outputs_b)) if outputs_a else None
-    p = run_profile(_load(x), _load(y), outputs=outputs, stats=not no_stats,
+    if (unembeddings_a is None) != (unembeddings_b is None):
+        raise RepscopeError("give both --unembeddings-a and --unembeddings-b, or neither")
+    gs = (_load(unembeddings_a), _load(unembeddings_b)) if unembeddings_a else None
+    p = run_profile(_load(x), _load(y), outputs=outputs, unembeddings=gs, stats=not no_stats,
                     n_permutations=permutations, margin=margin, seed=seed)
     if as_json:
         typer.echo(json.dumps(p.to_dict(), default=json_default))

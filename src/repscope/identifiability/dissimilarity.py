@@ -27,16 +27,23 @@ columns; **not** invariant to rotations mixing columns.
 * ``d_{f,g} = max(d_SVD(f), d_SVD(g))``.
 
 Both sides are invariant to the identifiability class ``(f, g) ~ (A f, A^{-T} g + c)``
-(``Lᵀf`` and ``Nᵀg`` are unchanged up to a per-sample constant).  With T1, T2 the
-terms of d_LLV, ``SD[Z_j − Z'_j] ≤ 2·T1`` gives ``tr C ≥ M(1 − 2·T1)``, hence
-``d_SVD(f) ≤ 2·T1``, likewise ``d_SVD(g) ≤ 2·T2``, so ``d_{f,g} ≤ 2·d_LLV``
-(the paper states ``≤ 2M·ε``).
+(``Lᵀf`` and ``Nᵀg`` are unchanged up to a per-sample constant).
+
+**An interval.**  The f side is a maximum over ``C(K − 2, M)`` label subsets.  Up
+to ``max_enumerate`` (10⁵) of them are enumerated and the value is exact; beyond
+that (K = 1500, M = 64: about 10¹²⁰ subsets) a search finds a subset whose value
+bounds the maximum from below, and the trace of the cross-correlation bounds it
+from above (:mod:`.subset_search`), so ``d_{f,g}`` is reported as
+``[lower, upper]`` with the search's budget.  With T1, T2 the terms of d_LLV,
+``SD[Z_j − Z'_j] ≤ a_j + b_j ≤ 2·T1`` gives ``C_jj ≥ 1 − 2·T1²``, hence every
+subset has ``1 − m_SVD ≤ 2·T1² ≤ 2·T1`` (for T1 ≤ 1), likewise ``d_SVD(g) ≤ 2·T2``:
+the upper end satisfies ``d_{f,g} ≤ 2·d_LLV`` by construction (the paper states
+``≤ 2M·ε``).  Checking that inequality is therefore no test of the paper's claim;
+:func:`bound_check` compares the *lower* end, the only one that could falsify it.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,33 +57,43 @@ from repscope.core.errors import (
 )
 from repscope.identifiability.llv import LLVResult
 from repscope.identifiability.model import DiversityConditionError, SoftmaxModel, check_model_pair
+from repscope.identifiability.subset_search import subset_bounds
 from repscope.measures.m_svd import MeanSVD, m_svd, standardize
 
 __all__ = [
     "DissimilarityResult",
+    "bound_check",
     "MeanSVD",
     "m_svd",
     "representation_dissimilarity",
     "standardize",
 ]
 
-#: refuse to enumerate more label subsets than this
-MAX_SUBSETS = 2_000_000
-
-
 @dataclass(frozen=True)
 class DissimilarityResult:
-    """Representational dissimilarity ``d_{f,g}`` with its parts.
+    """Representational dissimilarity ``d_{f,g}`` with its parts, as an interval.
+
+    The f side is a maximum over label subsets: enumerated when there are at most
+    ``max_enumerate`` of them (then ``exact``), otherwise bracketed by a search
+    (``d_svd_f``, a value a subset attains: a lower bound) and an analytic bound
+    (``d_svd_f_upper``); see :mod:`.subset_search`.
 
     Attributes
     ----------
-    d_fg : ``max(d_svd_f, d_svd_g)``.
-    d_svd_f : ``max over label subsets of 1 − m_SVD`` (f side, worst case).
-    d_svd_g : ``1 − m_SVD`` of ``Nᵀg`` vs ``N'ᵀg'`` over all labels (g side).
-    m_svd_f : m_SVD of every label subset (same order as ``label_subsets``).
+    d_fg : ``max(d_svd_f, d_svd_g)``: the lower end of ``d_{f,g}`` (its value when ``exact``).
+    d_svd_f : the largest ``1 − m_SVD`` found over label subsets (all of them when ``exact``).
+    d_svd_g : ``1 − m_SVD`` of ``Nᵀg`` vs ``N'ᵀg'`` over all labels (g side, exact for the set).
+    m_svd_f : m_SVD of every enumerated label subset (same order as ``label_subsets``);
+        after a search only the worst subset found.
     m_svd_g : g-side m_SVD.
-    label_subsets : the M-subsets ``(y₁..y_M)`` of ``Y \\ {y₀, y_lo}``.
+    label_subsets : the M-subsets ``(y₁..y_M)`` of ``Y \\ {y₀, y_lo}`` in ``m_svd_f``.
     pivot, left_out, input_set : the choices taken from the d_LLV result.
+    d_svd_f_upper : upper bound of the f side (equal to ``d_svd_f`` when ``exact``).
+    exact : whether the interval is a point (enumeration, or the search certified).
+    search : how the f side was computed (method, subsets evaluated, budget, words).
+    analytic_upper : ``min(1, 2·max(T1, T2))`` from the d_LLV result: the paper's analytic
+        bound for the chosen pivot, left-out label and input set (with ``reduce="max"``,
+        the paper's setting).
     """
 
     d_fg: float
@@ -88,6 +105,20 @@ class DissimilarityResult:
     pivot: int
     left_out: int
     input_set: tuple[int, ...]
+    d_svd_f_upper: float = float("nan")
+    exact: bool = True
+    search: dict[str, Any] = field(default_factory=dict, repr=False)
+    analytic_upper: float = float("nan")
+
+    @property
+    def lower(self) -> float:
+        """Lower end of ``d_{f,g}``: attained by the worst label subset found."""
+        return self.d_fg
+
+    @property
+    def upper(self) -> float:
+        """Upper end of ``d_{f,g}`` (``≤ 2·d_LLV`` by construction)."""
+        return max(self.d_svd_f_upper, self.d_svd_g)
 
     @property
     def worst_subset(self) -> tuple[int, ...]:
@@ -97,7 +128,13 @@ class DissimilarityResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "d_fg": self.d_fg,
+            "d_fg_lower": self.lower,
+            "d_fg_upper": self.upper,
+            "d_fg_exact": self.exact,
+            "d_fg_analytic_upper": self.analytic_upper,
+            "d_fg_search": self.search.get("description", ""),
             "d_svd_f": self.d_svd_f,
+            "d_svd_f_upper": self.d_svd_f_upper,
             "d_svd_g": self.d_svd_g,
             "m_svd_g": self.m_svd_g,
             "m_svd_f": [float(v) for v in self.m_svd_f],
@@ -117,19 +154,9 @@ def _standardize_side(x: np.ndarray, what: str) -> np.ndarray:
         raise DiversityConditionError(str(e)) from None
 
 
-def _batched_m_svd(ca: np.ndarray, subsets: np.ndarray) -> np.ndarray:
-    """m_SVD of every subset from the full cross-correlation matrix ``ca`` (|R| × |R|)."""
-    out = np.empty(subsets.shape[0])
-    per = 50_000
-    for start in range(0, subsets.shape[0], per):
-        s = subsets[start : start + per]
-        blocks = ca[s[:, :, None], s[:, None, :]]
-        out[start : start + per] = np.linalg.svd(blocks, compute_uv=False).mean(axis=1)
-    return np.clip(out, 0.0, 1.0)
-
-
 def representation_dissimilarity(
-    a: SoftmaxModel, b: SoftmaxModel, llv_result: LLVResult
+    a: SoftmaxModel, b: SoftmaxModel, llv_result: LLVResult, *,
+    max_enumerate: int = 100_000, budget: int = 20_000, pool: int = 512, seed: int = 0,
 ) -> DissimilarityResult:
     """``d_{f,g}`` between two models, using the choices of a d_LLV result.
 
@@ -140,10 +167,17 @@ def representation_dissimilarity(
     llv_result : LLVResult
         From :func:`~repscope.identifiability.llv_distance` on ``(a, b)``; supplies
         the pivot, the left-out label and the input set.
+    max_enumerate : int
+        Enumerate the label subsets of the f side when there are at most this many
+        (the result is then exact); otherwise search (:mod:`.subset_search`).
+    budget, pool, seed : the search's number of subset evaluations, the labels it
+        searches among (those with the least correlated log-odds), and its seed.
 
     Returns
     -------
     DissimilarityResult
+        ``d_fg`` is the lower end of the interval (``upper`` the upper end); both
+        are the exact value when ``exact``.
 
     Raises
     ------
@@ -158,6 +192,10 @@ def representation_dissimilarity(
     check_model_pair(a, b, same_dim=True)
     if not isinstance(llv_result, LLVResult):
         raise TypeError(f"llv_result must be an LLVResult, got {type(llv_result).__name__}")
+    for name, v, lo_ in (("max_enumerate", max_enumerate, 0), ("budget", budget, 1),
+                         ("pool", pool, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo_:
+            raise InvalidParameterError(f"{name} must be an integer >= {lo_}, got {v!r}")
     k, m, n = a.n_labels, a.dim, a.n_inputs
     p, lo, iset = llv_result.pivot, llv_result.left_out, llv_result.input_set
     if not (0 <= p < k and 0 <= lo < k and len(iset) == m + 1 and max(iset) < n):
@@ -168,19 +206,13 @@ def representation_dissimilarity(
             f"d_SVD(f) needs K-2 >= M labels besides the pivot and the left-out one; got K={k}, "
             f"M={m}"
         )
-    n_sub = math.comb(len(rest), m)
-    if n_sub > MAX_SUBSETS:
-        raise InvalidParameterError(
-            f"{n_sub} label subsets of size {m} among {len(rest)} labels: too many to enumerate"
-        )
 
-    # f side: one standardisation per label column, then every subset's block of C
+    # f side: one standardisation per label column, then the subsets (enumerated or searched)
     za = _standardize_side(_log_odds(a, rest, p), "model a's log-odds Lᵀf")
     zb = _standardize_side(_log_odds(b, rest, p), "model b's log-odds L'ᵀf'")
-    cross = za.T @ zb / (n - 1)
-    pos = np.asarray(list(itertools.combinations(range(len(rest)), m)), dtype=np.intp)
-    msvd_f = _batched_m_svd(cross, pos)
-    subsets = tuple(tuple(rest[j] for j in row) for row in pos)
+    found = subset_bounds(za, zb, m, max_enumerate=int(max_enumerate), budget=int(budget),
+                          pool=int(pool), seed=seed)
+    subsets = tuple(tuple(rest[j] for j in row) for row in found.subsets)
 
     # g side: the chosen input set
     x0, xs = iset[0], list(iset[1:])
@@ -190,16 +222,47 @@ def representation_dissimilarity(
     cg = ga.T @ gb / (k - 1)
     msvd_g = float(np.clip(np.mean(np.linalg.svd(cg, compute_uv=False)), 0.0, 1.0))
 
-    d_f = float(1.0 - np.min(msvd_f))
+    d_f = float(1.0 - np.min(found.values)) if found.method == "exhaustive" else found.lower
     d_g = 1.0 - msvd_g
     return DissimilarityResult(
         d_fg=max(d_f, d_g),
         d_svd_f=d_f,
         d_svd_g=d_g,
-        m_svd_f=msvd_f,
+        m_svd_f=found.values,
         m_svd_g=msvd_g,
         label_subsets=subsets,
         pivot=p,
         left_out=lo,
         input_set=tuple(iset),
+        d_svd_f_upper=max(d_f, found.upper),
+        exact=found.exact,
+        search=found.to_dict(),
+        analytic_upper=float(min(1.0, 2.0 * max(llv_result.t1, llv_result.t2))),
     )
+
+
+def bound_check(dis: DissimilarityResult, llv_result: LLVResult) -> dict[str, Any]:
+    """The paper's bound ``d_{f,g} ≤ 2M·d_LLV`` (Theorem 4.7), checked the falsifiable way.
+
+    Only the lower end of ``d_{f,g}`` can falsify the bound: it is attained by a
+    label subset, so ``lower > 2M·d_LLV`` would be a real violation (d_LLV is at the
+    same choices; its input side comes from a search).  The upper end is derived
+    from T1 and T2 and satisfies ``≤ 2·d_LLV`` by construction, so comparing it with
+    the bound proves nothing; it is reported as such.
+    """
+    m = len(dis.input_set) - 1
+    rhs = 2 * m * llv_result.distance
+    falsified = dis.lower > rhs * (1 + 1e-12) + 1e-15
+    if falsified:
+        sentence = (f"The paper's bound d_fg <= 2M·d_LLV fails here: a label subset attains "
+                    f"d_fg >= {dis.lower:.4g} > 2M·d_LLV = {rhs:.4g}.")
+    else:
+        sentence = (f"Checked with the lower end of d_fg, the only side that could falsify it "
+                    f"(a value a label subset attains): {dis.lower:.4g} <= 2M·d_LLV = "
+                    f"{rhs:.4g}, so the paper's bound d_fg <= 2M·d_LLV is not falsified here.")
+    sentence += (f" The upper end, {dis.upper:.4g} <= 2·d_LLV = "
+                 f"{2 * llv_result.distance:.4g}, holds by construction and is no evidence "
+                 "for the bound.")
+    return {"bound": "d_fg <= 2M·d_LLV", "checked_with": "lower end of d_fg",
+            "lower": dis.lower, "two_m_d_llv": rhs, "falsified": bool(falsified),
+            "sentence": sentence}

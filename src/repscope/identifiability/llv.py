@@ -21,11 +21,17 @@ Input side, for ``i = 1..M`` (SD over **all** K labels)::
 
     d^λ_LLV = max{T1, T2, λ·T3, λ·T4}       (λ = 1e-5 in the paper)
 
-The pivot and left-out label minimise T1 by exhaustive search over all
-K·(K−1) ordered pairs; the input set minimises T2 over ``n_candidates`` random
-candidate sets (disjoint when ``(M+1)·n_candidates ≤ n``), with the reference
-implementation's rule that a candidate is only preferred to the first one when
-its T2 is below 1.  T3 and T4 use the chosen labels and inputs.
+How the choices are made.  The pivot and left-out label minimise T1 over all
+K·(K−1) ordered pairs — exactly, without enumerating them: for a fixed pivot
+the best label to leave out is the one with the largest term, and every term
+of every pivot follows from two K × K covariance matrices of the
+log-likelihoods over the inputs (:mod:`.label_side` has the derivation; about
+``n·K²`` multiply-adds, so K in the thousands takes seconds).  The input set
+minimises T2 over ``n_candidates`` random candidate sets (disjoint when
+``(M+1)·n_candidates ≤ n``), with the reference implementation's rule that a
+candidate is only preferred to the first one when its T2 is below 1; T2 is
+therefore an upper bound of its minimum over all input sets, and the result
+reports the search budget.  T3 and T4 use the chosen labels and inputs.
 
 Properties: every term depends on the two models only through their
 log-likelihoods, so the distance is 0 when ``p = p'`` (in particular for
@@ -35,8 +41,8 @@ detect scale differences with the small weight λ.  Standardised log-odds satisf
 ``SD[Δ_y − Δ₀] ≤ 2·T1``, which is what bounds the representational
 dissimilarity: ``d_{f,g} ≤ 2·d_LLV`` (see :mod:`.dissimilarity`).
 
-Cost: the label search is ``O(K²·n)`` and the input search ``O(n_candidates·M·K)``,
-so d_LLV suits label sets of tens to a few hundred labels (not whole LM vocabularies).
+Cost: the label side is ``O(n·K²)`` (:mod:`.label_side`) and the input search
+``O(n_candidates·M·K)``.
 
 Alternatives kept from the authors' code (not used in the paper):
 ``aggregate="sum"`` adds the four terms; ``reduce="mean"`` averages instead of
@@ -55,6 +61,7 @@ from typing import Any
 import numpy as np
 
 from repscope.core.errors import InputShapeError, InsufficientSamplesError, InvalidParameterError
+from repscope.identifiability.label_side import direct_label_terms, exact_label_side
 from repscope.identifiability.model import (
     DiversityConditionError,
     SoftmaxModel,
@@ -90,6 +97,12 @@ class LLVResult:
         ``input_set`` was given).
     lam, aggregate, reduce, n_candidates, seed : the settings used.
     searched : whether the input set came from the random search.
+    lower : a lower bound of the distance: ``max(T1, λ·T3)`` (exact label side); the
+        distance itself is an upper bound when the input set was searched (T2 is
+        the smallest value found, not the minimum over all input sets).
+    input_search : how the input set was found, in words (the search budget).
+    rechecked : pivots evaluated from the definition after the exact label side
+        (near-ties of the smallest T1).
     """
 
     distance: float
@@ -117,6 +130,9 @@ class LLVResult:
     n_candidates: int = DEFAULT_N_CANDIDATES
     seed: int | None = None
     searched: bool = True
+    lower: float = float("nan")
+    input_search: str = ""
+    rechecked: int = 0
 
     def __float__(self) -> float:
         return self.distance
@@ -138,63 +154,14 @@ class LLVResult:
             "n_candidates": self.n_candidates,
             "seed": self.seed,
             "searched": self.searched,
+            "d_llv_lower": self.lower,
+            "label_side": "exact",
+            "input_search": self.input_search,
         }
-
-
-# ------------------------------------------------------------------ label side
-def _label_terms(
-    la: np.ndarray, lb: np.ndarray, pivot: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``a_y, b_y, σ_y, σ'_y`` for every label y (entries are +inf where a scale vanishes;
-    the pivot's own entry is meaningless and must be excluded by the caller)."""
-    sa = np.std(la - la[:, pivot : pivot + 1], axis=0, ddof=1)
-    sb = np.std(lb - lb[:, pivot : pivot + 1], axis=0, ddof=1)
-    ok = (sa > 0) & (sb > 0)
-    ok[pivot] = False
-    k = la.shape[1]
-    a = np.full(k, np.inf)
-    b = np.full(k, np.inf)
-    if np.any(ok):
-        a[ok] = np.std(la[:, ok] / sa[ok] - lb[:, ok] / sb[ok], axis=0, ddof=1)
-        b[ok] = np.std(
-            la[:, pivot : pivot + 1] / sa[ok] - lb[:, pivot : pivot + 1] / sb[ok], axis=0, ddof=1
-        )
-    bad = ~np.isfinite(a) | ~np.isfinite(b)
-    a[bad] = np.inf
-    b[bad] = np.inf
-    return a, b, sa, sb
 
 
 def _reduce(values: np.ndarray, how: str) -> float:
     return float(np.max(values) if how == "max" else np.mean(values))
-
-
-def _choose_labels(
-    la: np.ndarray, lb: np.ndarray, reduce: str, pivot: int | None, left_out: int | None
-) -> tuple[int, int, float]:
-    """Exhaustive (pivot, left-out) search minimising T1; first minimum wins."""
-    k = la.shape[1]
-    pivots = range(k) if pivot is None else (pivot,)
-    best = (np.inf, -1, -1)
-    for p in pivots:
-        a, b, _, _ = _label_terms(la, lb, p)
-        outs = range(k) if left_out is None else (left_out,)
-        for lo in outs:
-            if lo == p:
-                continue
-            keep = np.ones(k, dtype=bool)
-            keep[[p, lo]] = False
-            vals = np.concatenate([a[keep], b[keep]])
-            t1 = _reduce(vals, reduce)
-            if t1 < best[0]:
-                best = (t1, p, lo)
-    if not np.isfinite(best[0]):
-        raise DiversityConditionError(
-            "for every (pivot, left-out) label choice some label's log-odds against the pivot "
-            "are constant over the inputs in one model (σ_y = 0); d_LLV is undefined. Are "
-            "several unembeddings identical, or do the embeddings not vary?"
-        )
-    return best[1], best[2], best[0]
 
 
 # ------------------------------------------------------------------ input side
@@ -254,6 +221,14 @@ def _choose_input_set(t2: np.ndarray) -> int:
     return int(finite[0])
 
 
+def _on_device(la: np.ndarray, lb: np.ndarray, device: Any) -> tuple[Any, Any]:
+    import torch
+
+    dev = torch.device(device)
+    return (torch.tensor(la, dtype=torch.float64, device=dev),
+            torch.tensor(lb, dtype=torch.float64, device=dev))
+
+
 # ------------------------------------------------------------------ public
 def _check_settings(lam: float, n_candidates: int, aggregate: str, reduce: str) -> None:
     if not isinstance(lam, (int, float)) or isinstance(lam, bool) or not (0 <= lam < np.inf):
@@ -284,6 +259,7 @@ def llv_distance(
     reduce: str = "max",
     pivot: int | None = None,
     left_out: int | None = None,
+    device: Any = None,
 ) -> LLVResult:
     r"""Log-likelihood variance distance :math:`d^\lambda_{LLV}` between two models.
 
@@ -309,7 +285,10 @@ def llv_distance(
     reduce : {"max", "mean"}
         How per-label terms reduce into T1, T3 and T4 (paper: max; T2 is always a max).
     pivot, left_out : int, optional
-        Fix the pivot and/or left-out label instead of searching for them.
+        Fix the pivot and/or left-out label instead of choosing them.
+    device : torch device or str, optional
+        Compute the label side (the ``n·K²`` part) with torch on this device
+        (``"cuda"``, ``"cpu"``); default NumPy.
 
     Returns
     -------
@@ -340,9 +319,14 @@ def llv_distance(
         raise InputShapeError("pivot and left_out must be different labels")
     la, lb = a.log_likelihoods(), b.log_likelihoods()
 
-    # label side: exhaustive (pivot, left-out) search on T1
-    p, lo, t1 = _choose_labels(la, lb, reduce, pivot, left_out)
-    a_all, b_all, sa_all, sb_all = _label_terms(la, lb, p)
+    # label side: exact (covariances over the inputs; near-ties re-evaluated directly)
+    xa, xb = (la, lb) if device is None else _on_device(la, lb, device)
+    choice = exact_label_side(xa, xb, reduce=reduce, pivot=pivot, left_out=left_out)
+    p, lo = choice.pivot, choice.left_out
+    a_all, b_all, sa_all, sb_all = direct_label_terms(la, lb, p)
+    keep = np.ones(k, dtype=bool)
+    keep[[p, lo]] = False
+    t1 = _reduce(np.concatenate([a_all[keep], b_all[keep]]), reduce)
     labels = tuple(y for y in range(k) if y not in (p, lo))
     idx = np.asarray(labels)
     t3 = _reduce(np.abs(sa_all[idx] - sb_all[idx]), reduce)
@@ -371,6 +355,15 @@ def llv_distance(
 
     terms = (t1, t2, lam * t3, lam * t4)
     distance = float(max(terms) if aggregate == "max" else sum(terms))
+    # T2 (and T4) come from a search, so the distance is an upper bound of the minimum
+    # over input sets; the exact label side alone bounds it from below
+    lower = float(max(t1, lam * t3) if aggregate == "max" else t1 + lam * t3)
+    if searched:
+        how = (f"random search: the best of {len(sets)} candidate input sets (seed "
+               f"{seed_repr if seed_repr is not None else 'from a Generator'}); T2 is an "
+               "upper bound of its minimum over all input sets")
+    else:
+        how = "given input set (no search); T2 is its value for that set"
     return LLVResult(
         distance=distance,
         t1=float(t1),
@@ -397,4 +390,7 @@ def llv_distance(
         n_candidates=int(n_candidates),
         seed=None if seed_repr is None else int(seed_repr),
         searched=searched,
+        lower=lower,
+        input_search=how,
+        rechecked=choice.rechecked,
     )

@@ -118,6 +118,14 @@ class SoftmaxModel:
         Verify the diversity condition (``F − F[0]`` and ``G − G[0]`` have rank M).
     name : str, optional
         Label used in reports.
+    bias : array-like, shape (K,), optional
+        A per-label bias ``b(y)`` added to the logits, ``f(x)ᵀ g(y) + b(y)`` (a language
+        model's unembedding may have one).  It is the model ``f̃ = (f, 1)``,
+        ``g̃ = (g, b)``, kept apart because ``f̃`` fails the diversity condition (its
+        displaced embeddings have 0 in the last coordinate).  KL and d_LLV see it
+        through the log-likelihoods; d_{f,g} does not depend on it (the f side's
+        log-odds columns are standardised, which removes the constant
+        ``b(y_j) − b(y₀)``, and the g side uses displaced embeddings).
 
     Raises
     ------
@@ -146,9 +154,18 @@ class SoftmaxModel:
         *,
         check_diversity: bool = True,
         name: str | None = None,
+        bias: Any = None,
     ) -> None:
         f = _as_matrix(F, "F")
         g = _as_matrix(G, "G")
+        if bias is not None:
+            b = _as_matrix(np.asarray(to_numpy(bias)).reshape(-1, 1), "bias").reshape(-1)
+            if b.shape[0] != g.shape[0]:
+                raise InputShapeError(f"bias has {b.shape[0]} entries but G has {g.shape[0]} "
+                                      "labels")
+            b.setflags(write=False)
+        else:
+            b = None
         n, m = f.shape
         k, mg = g.shape
         if m != mg:
@@ -180,6 +197,7 @@ class SoftmaxModel:
                 )
         self._F = f
         self._G = g
+        self._b = b
         self.name = name
         self._ll: np.ndarray | None = None
 
@@ -195,6 +213,11 @@ class SoftmaxModel:
         return self._G
 
     @property
+    def bias(self) -> np.ndarray | None:
+        """Per-label bias of the logits (K,), or None."""
+        return self._b
+
+    @property
     def n_inputs(self) -> int:
         return int(self._F.shape[0])
 
@@ -208,9 +231,11 @@ class SoftmaxModel:
         return int(self._F.shape[1])
 
     def logits(self) -> np.ndarray:
-        """``F Gᵀ`` (n × K), float64."""
+        """``F Gᵀ`` (plus the bias) (n × K), float64."""
         with np.errstate(over="ignore", invalid="ignore"):
             z = self._F @ self._G.T
+            if self._b is not None:
+                z = z + self._b
         if not np.all(np.isfinite(z)):
             raise NonFiniteResultError("the logits F Gᵀ overflow float64")
         return z
@@ -248,11 +273,12 @@ class SoftmaxModel:
             if c.shape != (self.dim,):
                 raise InputShapeError(f"shift must have {self.dim} entries, got {c.shape}")
             g = g + c
-        return SoftmaxModel(self._F @ a.T, g, name=self.name)
+        return SoftmaxModel(self._F @ a.T, g, name=self.name, bias=self._b)
 
     def __repr__(self) -> str:
         tag = f"{self.name!r}, " if self.name else ""
-        return f"SoftmaxModel({tag}n={self.n_inputs}, K={self.n_labels}, M={self.dim})"
+        bias = ", bias" if self._b is not None else ""
+        return f"SoftmaxModel({tag}n={self.n_inputs}, K={self.n_labels}, M={self.dim}{bias})"
 
     # ------------------------------------------------------------ torch
     @classmethod

@@ -50,6 +50,11 @@ from repscope.inference.profile.result import (
     InvarianceProfile,
     compose_sentence,
 )
+from repscope.inference.profile.softmax import (
+    assess_softmax,
+    check_unembeddings,
+    decide_softmax,
+)
 from repscope.inference.profile.spectrum import direction_spectrum
 from repscope.measures.registry import measure
 
@@ -69,6 +74,8 @@ _STATISTICS: dict[str, tuple[str, str]] = {
     "neighbourhood": ("mutual k nearest neighbours: the share of each input's k neighbours "
                       "common to both", "equal per input"),
     "function": ("agreement of the two models' predicted classes", "equal per input"),
+    "softmax": ("R² of each model's log-odds (logits centred over the labels) by the other's, "
+                "nothing fitted, the smaller of the two directions", "variance-weighted"),
 }
 
 
@@ -115,6 +122,7 @@ def profile(
     Y: Any,
     *,
     outputs: tuple[Any, Any] | None = None,
+    unembeddings: tuple[Any, Any] | None = None,
     stats: bool | int = True,
     margin: float = 0.05,
     neighbour_margin: float = 0.2,
@@ -133,6 +141,11 @@ def profile(
     X, Y : (n, d_A), (n, d_B) representations A and B of the same n inputs.
     outputs : optional ``(outputs_A, outputs_B)``: (n, C) scores or (n,) predicted
         labels of the two models on the same inputs, for the function class.
+    unembeddings : optional ``(G_A, G_B)``, (K, d_A) and (K, d_B) over the same K labels,
+        when A and B are the embeddings f of softmax-family models
+        ``p(y|x) ∝ exp(f(x)ᵀ g(y))``: adds the ``softmax`` class (``f ↦ A f`` with
+        ``g ↦ A⁻ᵀ g + c``, :mod:`.softmax`).  Its margin is ``margin`` of each model's
+        log-odds variance.
     stats : compute the permutation nulls and margin simulations (default); without
         them every verdict is ``undetermined`` and says so.  An int sets
         ``n_permutations``.
@@ -164,7 +177,10 @@ def profile(
     linear           held-out R² of the best linear map (ridge)        variance-weighted
     neighbourhood    mutual k-nearest-neighbour agreement              equal per input
     function         agreement of predicted classes                    equal per input
+    softmax          R² of the log-odds, each model's by the other's   variance-weighted
     ===============  ===============================================  ==================
+
+    ``softmax`` is present only when ``unembeddings`` are given.
 
     The chain scores are the smaller of the two directions (A from B, B from A)
     and are nested by construction (a class's score is the best among the
@@ -176,6 +192,9 @@ def profile(
     check_not_constant(X, "A", "the invariance profile")
     check_not_constant(Y, "B", "the invariance profile")
     Y = np.asarray(to_numpy(Y), dtype=np.float64)
+    gs = None if unembeddings is None else check_unembeddings(unembeddings, X.shape[1],
+                                                               Y.shape[1])
+    raw = (X, Y)  # the softmax class is not scale invariant (a temperature)
     # every statistic is invariant to isotropic scaling: work at unit scale, so squares
     # neither underflow nor overflow at extreme magnitudes
     X = X / np.max(np.abs(X)) if np.max(np.abs(X)) > 0 else X
@@ -191,7 +210,7 @@ def profile(
     neighbour_margin = _check_fraction("neighbour_margin", neighbour_margin)
     function_margin = _check_fraction("function_margin", function_margin)
     alpha = _check_fraction("alpha", alpha)
-    m_tests = 4 + (outputs is not None)
+    m_tests = 4 + (outputs is not None) + (gs is not None)
     if n_permutations is None:  # the raw floor 1/(P+1) must lie below Holm's smallest α/m
         n_permutations = int(np.ceil(m_tests / alpha))
     n_permutations = _check_count("n_permutations", n_permutations, 19)
@@ -205,6 +224,7 @@ def profile(
     if dropped:
         keep = np.sort(keep)
         X, Y = X[keep], Y[keep]
+        raw = (raw[0][keep], raw[1][keep])
         if outputs is not None and isinstance(outputs, tuple) and len(outputs) == 2:
             outputs = (np.asarray(outputs[0])[keep], np.asarray(outputs[1])[keep])
     n = X.shape[0]
@@ -239,6 +259,10 @@ def profile(
             raise InvalidParameterError("outputs must be a pair (outputs_A, outputs_B)")
         evidence["function"] = assess_function(outputs, n, margin=function_margin, rng=rng,
                                                **common)
+    softmax_notes: tuple[str, ...] = ()
+    if gs is not None:
+        evidence["softmax"], softmax_notes = assess_softmax(
+            raw[0], raw[1], gs, margin=margin, rng=rng, **common)
     # the classes of one profile are one family: Holm's adjustment of their p-values
     tested = [e for e in evidence.values() if e.pvalue is not None]
     for e, adjusted in zip(tested, holm_adjust([e.pvalue for e in tested]) if tested else []):
@@ -246,6 +270,8 @@ def profile(
     decide_chain({c: evidence[c] for c in CHAIN}, margin, alpha)
     decide_aspect(evidence["neighbourhood"], neighbour_margin, alpha)
     decide_aspect(evidence["function"], function_margin, alpha)
+    if gs is not None:
+        decide_softmax(evidence["softmax"], margin, alpha)
 
     margins = {c: chain_margin for c in CHAIN}
     margins["neighbourhood"] = {
@@ -254,9 +280,16 @@ def profile(
                 "differ"}
     margins["function"] = {"value": function_margin, "alpha": alpha, "text": f"at most "
                            f"{100 * function_margin:g} % of the predictions differ"}
-    verdicts = {c: _verdict(evidence[c], margins[c], others.get(c),
-                            warned if c in CHAIN else ()) for c in CLASS_ORDER}
-    classes = {c: verdicts[c] for c in CLASS_ORDER}
+    order = CLASS_ORDER
+    if gs is not None:
+        order = (*CLASS_ORDER, "softmax")
+        margins["softmax"] = {"value": margin, "alpha": alpha, "text": f"at most "
+                              f"{100 * margin:g} % of each model's log-odds variance differs"}
+    notes = {c: warned for c in CHAIN}
+    notes["softmax"] = softmax_notes
+    verdicts = {c: _verdict(evidence[c], margins[c], others.get(c), notes.get(c, ()))
+                for c in order}
+    classes = {c: verdicts[c] for c in order}
     strongest, sentence = compose_sentence(classes, shared)
     if dropped:
         sentence += (f" (Judged on {n} distinct inputs: {dropped} rows repeated an input "

@@ -20,6 +20,7 @@ PHRASES: dict[str, str] = {
     "linear": "an invertible linear map",
     "neighbourhood": "neighbourhood structure",
     "function": "outputs",
+    "softmax": "the softmax family's class (f ↦ A f with g ↦ A⁻ᵀ g)",
 }
 
 
@@ -85,7 +86,8 @@ class InvarianceProfile:
 
     Attributes
     ----------
-    classes : ``{name: ClassVerdict}`` in :data:`CLASS_ORDER`.
+    classes : ``{name: ClassVerdict}`` in :data:`CLASS_ORDER`, then ``softmax`` when the
+        profile was given unembeddings.
     strongest : the strictest chain class judged ``equivalent``, or ``None``.
     shared : per direction of prediction, how many principal directions (and
         what share of the variance) are predictable; see
@@ -268,8 +270,11 @@ def compose_sentence(classes: dict[str, ClassVerdict],
     """The strongest equivalent chain class, and the verdicts in one or two sentences."""
     strongest, main = _chain_clause(classes)
     clauses = [main]
-    for c, label in ((classes["neighbourhood"], "mutual kNN"),
-                     (classes["function"], "prediction agreement")):
+    aspects = [(classes["neighbourhood"], "mutual kNN"),
+               (classes["function"], "prediction agreement")]
+    if "softmax" in classes:
+        aspects.append((classes["softmax"], "log-odds R²"))
+    for c, label in aspects:
         clause = _aspect_clause(c, label)
         if clause:
             clauses.append(clause)
