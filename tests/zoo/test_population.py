@@ -141,3 +141,18 @@ def test_cli_trains_a_preset_from_fashion_mnist_files(tmp_path: Path, monkeypatc
     assert "reconstruction MSE" in res.output and "FLOPs" in res.output
     listing = CliRunner().invoke(app, ["zoo", "data"])
     assert listing.exit_code == 0 and "fashion-mnist-train" in listing.output
+
+
+def test_forward_from_any_layer_reproduces_the_network() -> None:
+    from repscope.extract import extract_torch
+    from repscope.zoo.architectures import build_network
+
+    x = torch.as_tensor(_images(6, 3).images)
+    for fam, width in (("mlp", 8), ("cnn", 2), ("mixer", 8), ("autoencoder", 8)):
+        net = build_network(fam, width, 2).eval()
+        with torch.no_grad():
+            out = net(x)
+            reps = extract_torch(net, x.numpy(), net.layer_names)
+            for layer in net.layer_names:
+                again = net.forward_from(layer, torch.as_tensor(np.asarray(reps[layer])))
+                assert torch.allclose(again, out, atol=1e-5), (fam, layer)

@@ -14,7 +14,10 @@ findings can be stated per relative depth.
 * :class:`AutoEncoder` — an :class:`MLP` encoder trained to reconstruct its input through
   a linear decoder (the unsupervised objective); its comparable layers are the encoder's.
 
-Parameter counts and multiply–accumulate counts per input are exact
+``forward_from(layer, h)`` runs the rest of a network from a layer's output
+(the sensitivity test of :mod:`repscope.grounding` edits a layer's
+activations and measures what the network then does).  Parameter counts and
+multiply–accumulate counts per input are exact
 (:func:`macs_per_input`), for the training FLOPs of the manifest.
 """
 
@@ -60,6 +63,13 @@ class MLP(nn.Module):  # type: ignore[misc]
     def forward(self, x: Any) -> Any:
         return self.logits(self.features(x))
 
+    def forward_from(self, layer: str, h: Any) -> Any:
+        """Logits from the output ``h`` of ``layer`` (the rest of the network)."""
+        names = self.layer_names
+        for name in names[names.index(layer) + 1:]:
+            h = getattr(self, name)(h)
+        return h
+
 
 class CNN(nn.Module):  # type: ignore[misc]
     """Two conv blocks (``width`` and ``2·width`` channels), a dense ``embedding`` of
@@ -82,6 +92,18 @@ class CNN(nn.Module):  # type: ignore[misc]
 
     def forward(self, x: Any) -> Any:
         return self.logits(self.features(x))
+
+    def forward_from(self, layer: str, h: Any) -> Any:
+        """Logits from the output ``h`` of ``layer``; flattened conv outputs are reshaped
+        back to their feature maps."""
+        shapes = {"conv1": (-1, self.conv1[0].out_channels, 14, 14),
+                  "conv2": (-1, self.conv2[0].out_channels, 7, 7)}
+        if layer in shapes:
+            h = h.reshape(shapes[layer])
+        names = self.layer_names
+        for name in names[names.index(layer) + 1:]:
+            h = getattr(self, name)(h)
+        return h
 
 
 class _MixerBlock(nn.Module):  # type: ignore[misc]
@@ -131,6 +153,15 @@ class Mixer(nn.Module):  # type: ignore[misc]
     def forward(self, x: Any) -> Any:
         return self.logits(self.features(x))
 
+    def forward_from(self, layer: str, h: Any) -> Any:
+        """Logits from the output ``h`` of ``layer`` (token outputs may come flattened)."""
+        if layer != "embedding" and layer != "logits":
+            h = h.reshape(h.shape[0], 16, -1)
+        names = self.layer_names
+        for name in names[names.index(layer) + 1:]:
+            h = getattr(self, name)(h)
+        return h
+
 
 class AutoEncoder(nn.Module):  # type: ignore[misc]
     """An :class:`MLP` encoder whose ``logits`` is a ``n_out``-unit code; ``decoder``
@@ -145,6 +176,10 @@ class AutoEncoder(nn.Module):  # type: ignore[misc]
 
     def forward(self, x: Any) -> Any:
         return self.encoder(x)
+
+    def forward_from(self, layer: str, h: Any) -> Any:
+        """The code from the output ``h`` of encoder layer ``layer``."""
+        return self.encoder.forward_from(layer.removeprefix("encoder."), h)
 
     def reconstruct(self, x: Any) -> Any:
         return self.decoder(self.encoder(x))

@@ -1,0 +1,203 @@
+"""Score every measure on every test with a known answer; uncertainty from resampling models.
+
+:func:`run_grounding` evaluates each measure (and, on request, each of its
+documented variants) on the tests of :mod:`repscope.grounding.known_answers`
+that apply to the zoo, then recomputes every score on ``n_boot`` bootstrap
+resamples of the zoo's models — the same resamples for every measure, so that
+ranks are compared on equal terms — and reports per (measure, test): the
+score, a percentile interval, the rank among the measures (1 = best) with its
+interval over the resamples, and how many comparisons failed (wrong widths,
+too few samples, degenerate inputs: shown, never a crash).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repscope.core.progress import progress_bar
+from repscope.grounding.known_answers import TESTS, Dissimilarity, _edits, prepare_test
+from repscope.grounding.zoo import GroundingZoo
+
+__all__ = ["QUICK_MEASURES", "GroundingResult", "default_measures", "run_grounding"]
+
+
+#: the measures of the quick preset: one or two of each family, the ones papers compare
+QUICK_MEASURES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("cka", {}), ("cka", {"kernel": "rbf"}), ("procrustes", {}), ("mean_cca", {}),
+    ("svcca", {}), ("pwcca", {}), ("linear_regression", {}), ("rsa", {}), ("mutual_knn", {}),
+    ("nbs", {}), ("distance_correlation", {}), ("m_svd", {}),
+)
+
+
+def default_measures(variants: bool = False) -> list[tuple[str, dict[str, Any]]]:
+    """Every registered measure of representations, with default parameters or with each of
+    its documented variants (``MeasureInfo.variants``)."""
+    from repscope.measures.registry import list_measures
+
+    out = []
+    for info in list_measures():
+        if info.input_kind != "representation":
+            continue
+        for params in (info.variants if variants else ({},)):
+            out.append((info.name, dict(params)))
+    return out
+
+
+@dataclass
+class GroundingResult:
+    """Scores of measures on tests, with intervals and ranks (see the module docstring)."""
+
+    rows: list[dict[str, Any]]
+    tests: list[str]
+    measures: list[str]
+    skipped: dict[str, str]
+    description: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def score(self, measure: str, test: str) -> float:
+        for r in self.rows:
+            if r["measure"] == measure and r["test"] == test:
+                return r["score"]
+        raise KeyError((measure, test))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"description": self.description, "settings": self.settings,
+                "tests": {t: TESTS[t][2] for t in self.tests}, "skipped": self.skipped,
+                "measures": self.measures, "rows": self.rows}
+
+    def write(self, folder: str | Path) -> list[Path]:
+        """``grounding.json``, ``grounding.csv``, ``grounding.md`` and ``grounding.png``."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / "grounding.json", out / "grounding.csv", out / "grounding.md"]
+        paths[0].write_text(json.dumps(self.to_dict(), indent=1, default=_json), "utf-8")
+        cols = ["measure", "test", "score", "ci_low", "ci_high", "rank", "rank_low",
+                "rank_high", "n_models", "failed", "evaluated"]
+        lines = [",".join(cols)] + [",".join(_csv(r.get(c)) for c in cols) for r in self.rows]
+        paths[1].write_text("\n".join(lines) + "\n", "utf-8")
+        paths[2].write_text(self.markdown(), "utf-8")
+        try:
+            paths.append(self.figure(out / "grounding.png"))
+        except ImportError:
+            pass
+        return paths
+
+    def markdown(self) -> str:
+        """A measure × test table: score [95 % interval] (rank)."""
+        head = "| measure | " + " | ".join(self.tests) + " |"
+        lines = [head, "|---" * (len(self.tests) + 1) + "|"]
+        by = {(r["measure"], r["test"]): r for r in self.rows}
+        for m in self.measures:
+            cells = []
+            for t in self.tests:
+                r = by.get((m, t))
+                if r is None or not math.isfinite(r["score"]):
+                    cells.append("–" if r is None else f"n/a ({r['failed']} failed)")
+                else:
+                    cells.append(f"{r['score']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}] "
+                                 f"({r['rank']})")
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        notes = [f"- **{t}**: {TESTS[t][2]}" for t in self.tests]
+        notes += [f"- **{t}**: {why}" for t, why in self.skipped.items()]
+        return (f"{self.description}\n\nScore [95 % interval over {self.settings.get('n_boot')} "
+                "resamples of the models] (rank among the measures, 1 = best).\n\n"
+                + "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n")
+
+    def figure(self, path: str | Path) -> Path:
+        from repscope.views.figures import heatmap
+
+        mat = np.array([[next((r["score"] for r in self.rows if r["measure"] == m
+                               and r["test"] == t), np.nan) for t in self.tests]
+                        for m in self.measures], dtype=float)
+        fig = heatmap(mat, self.measures, self.tests, title="grounding: score per test "
+                      "(higher is better)", cmap="viridis", vmin=-1, vmax=1,
+                      cbar_label="score (↑ better)")
+        fig.savefig(path, dpi=110)
+        return Path(path)
+
+
+def _json(v: Any) -> Any:
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    return str(v)
+
+
+def _csv(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.6g}"
+    return str(v)
+
+
+def _rank(values: np.ndarray) -> np.ndarray:
+    """Rank 1 = largest; NaN ranks last."""
+    order = np.argsort(np.where(np.isfinite(values), -values, np.inf), kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(1, len(values) + 1)
+    return ranks
+
+
+def run_grounding(zoo: GroundingZoo, measures: list[tuple[str, dict[str, Any]]] | None = None,
+                  *, tests: list[str] | None = None, n_boot: int = 200, seed: int = 0,
+                  progress: bool | None = False) -> GroundingResult:
+    """Score ``measures`` (``[(name, params)]``, default :func:`default_measures`) on
+    ``tests`` (default: all of :data:`~repscope.grounding.known_answers.TESTS`)."""
+    from repscope.measures.registry import measure
+    from repscope.views.analysis import measure_label
+
+    start = time.perf_counter()
+    measures = measures if measures is not None else default_measures()
+    tests = list(tests or TESTS)
+    rng = np.random.default_rng(seed)
+    S = len(zoo.models)
+    boots = [[zoo.models[i] for i in rng.integers(0, S, size=S)] for _ in range(n_boot)]
+    shared: dict[str, Any] = {"jsd": {}}
+    if any(t in ("sensitivity", "specificity") for t in tests) and zoo.networks:
+        shared["edits"] = _edits(zoo, {})
+    labels, skipped = [], {}
+    scores: dict[tuple[str, str], tuple[float, np.ndarray, int, int]] = {}
+    with progress_bar(len(measures), "grounding", progress) as advance:
+        for name, params in measures:
+            label = measure_label(name, params)
+            labels.append(label)
+            d = Dissimilarity(measure(name, **params))
+            cache: dict[Any, Any] = dict(shared)
+            for t in tests:
+                fn = prepare_test(t, zoo, d, cache)
+                if isinstance(fn, str):
+                    skipped[t] = fn
+                    continue
+                full = fn(zoo.models)
+                reps = np.array([fn(b) for b in boots], dtype=float)
+                scores[(label, t)] = (full, reps, sum(d.failures.values()), d.calls)
+            advance()
+    rows = []
+    run_tests = [t for t in tests if t not in skipped]
+    for t in run_tests:
+        full = np.array([scores[(m, t)][0] for m in labels])
+        boot = np.array([scores[(m, t)][1] for m in labels])  # measures × resamples
+        rank = _rank(full)
+        boot_ranks = np.array([_rank(boot[:, b]) for b in range(boot.shape[1])]).T \
+            if boot.size else np.full((len(labels), 0), np.nan)
+        for i, m in enumerate(labels):
+            vals = boot[i][np.isfinite(boot[i])]
+            lo, hi = (np.quantile(vals, [0.025, 0.975]) if vals.size >= 10
+                      else (math.nan, math.nan))
+            rlo, rhi = (np.quantile(boot_ranks[i], [0.025, 0.975]) if boot_ranks.shape[1]
+                        else (math.nan, math.nan))
+            rows.append({"measure": m, "test": t, "score": float(full[i]), "ci_low": float(lo),
+                         "ci_high": float(hi), "rank": int(rank[i]), "rank_low": float(rlo),
+                         "rank_high": float(rhi), "n_models": S,
+                         "failed": scores[(m, t)][2], "evaluated": scores[(m, t)][3]})
+    return GroundingResult(rows, run_tests, labels, skipped, zoo.description,
+                           {"n_boot": n_boot, "seed": seed, "n_models": S,
+                            "layers": zoo.layers, "n_inputs": int(zoo.labels.shape[0]),
+                            "seconds": time.perf_counter() - start})

@@ -1,0 +1,105 @@
+"""Grounding tests: known answers on constructed zoos, the benchmark's table, the CLI."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from repscope.grounding import TESTS, run_grounding, zoo_from_arrays
+
+
+def _latent_zoo(seeds: int = 5, n: int = 200, noise: float = 0.3):
+    """Seeds whose layer l is a random rotation of a shared latent Z_l plus noise: every
+    layer's true match is the same layer of the other seed."""
+    rng = np.random.default_rng(0)
+    latents = [rng.normal(size=(n, 20)) for _ in range(3)]
+    latents[1] = np.tanh(latents[0] @ rng.normal(size=(20, 20)) / 4) + latents[1] * .5
+    reps, logits = {}, {}
+    for s in range(seeds):
+        layers = {}
+        for i, z in enumerate(latents):
+            q, _ = np.linalg.qr(rng.normal(size=(z.shape[1], z.shape[1])))
+            x = z @ q + noise * rng.normal(size=z.shape)
+            layers[f"l{i}"] = x / np.linalg.norm(x, axis=1, keepdims=True)  # equal magnitudes
+        reps[f"s{s}"] = layers
+        logits[f"s{s}"] = layers["l2"][:, :10] + 0.5 * rng.normal(size=(n, 10))
+    labels = latents[2][:, :10].argmax(1)
+    return zoo_from_arrays(reps, logits, labels, description="latent zoo")
+
+
+def test_layer_identification_has_its_known_answer() -> None:
+    zoo = _latent_zoo()
+    res = run_grounding(zoo, [("cka", {}), ("procrustes", {}), ("magnitude_difference", {})],
+                        tests=["layer_identification", "monotonicity"], n_boot=30)
+    assert res.score("cka", "layer_identification") == 1.0
+    assert res.score("procrustes", "layer_identification") == 1.0
+    # a measure blind to everything but magnitudes cannot tell the layers apart
+    assert res.score("magnitude_difference", "layer_identification") < 0.6
+    row = next(r for r in res.rows if r["measure"] == "cka"
+               and r["test"] == "layer_identification")
+    assert row["rank"] == 1 and row["ci_low"] <= row["score"] <= row["ci_high"]
+
+
+def test_tests_that_do_not_apply_say_why_and_failures_do_not_crash() -> None:
+    zoo = _latent_zoo(seeds=3)
+    for layers in zoo.reps.values():
+        layers["l2"] = layers["l2"][:, :12]  # layers of different widths
+    res = run_grounding(zoo, [("cka", {}), ("permutation_procrustes", {})], n_boot=10)
+    assert res.skipped["sensitivity"] == "skipped: needs models that run from a layer"
+    assert res.skipped["accuracy_correlation"] == "skipped: needs ≥ 4 seeds"
+    assert "sensitivity" not in res.tests and "layer_identification" in res.tests
+    perm = next(r for r in res.rows if r["measure"] == "permutation_procrustes"
+                and r["test"] == "layer_identification")
+    assert perm["failed"] > 0  # different widths: failures are counted, not raised
+    assert set(TESTS) == set(res.tests) | set(res.skipped)
+
+
+def _fashion_files(folder: Path) -> None:
+    rng = np.random.default_rng(0)
+
+    def idx(arr: np.ndarray) -> bytes:
+        head = bytes([0, 0, 8, arr.ndim]) + b"".join(int(d).to_bytes(4, "big")
+                                                     for d in arr.shape)
+        return gzip.compress(head + arr.astype(np.uint8).tobytes())
+
+    for prefix, n in (("train", 600), ("t10k", 200)):
+        labels = rng.integers(0, 10, size=n)
+        images = rng.integers(0, 60, size=(n, 28, 28))
+        for i, c in enumerate(labels):
+            images[i, 2 * c: 2 * c + 3] += 180
+        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(idx(images))
+        (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(idx(labels))
+
+
+def test_ground_cli_on_a_trained_zoo(tmp_path: Path, monkeypatch) -> None:
+    pytest.importorskip("torch")
+    from typer.testing import CliRunner
+
+    from repscope.cli.main import app
+    from repscope.zoo import sources
+
+    folder = tmp_path / "fashion"
+    folder.mkdir()
+    _fashion_files(folder)
+    monkeypatch.setitem(sources.SOURCES, "fashion_mnist",
+                        replace(sources.SOURCES["fashion_mnist"], system_root=str(folder)))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["ground", "--preset", "test", "-m", "cka", "-m",
+                                   "mean_cca", "-m", "RSA", "--n-boot", "20", "--out", str(out),
+                                   "--zoo", str(tmp_path / "zoo")])
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "grounding.json").read_text())
+    assert data["measures"] == ["cka", "mean_cca", "rsa"]
+    assert set(data["tests"]) == set(TESTS) and data["skipped"] == {}
+    assert len(data["rows"]) == 3 * len(TESTS)
+    assert all({"score", "ci_low", "ci_high", "rank", "failed"} <= set(r) for r in data["rows"])
+    assert (out / "grounding.csv").read_text().count("\n") == 1 + 3 * len(TESTS)
+    assert (out / "grounding.png").stat().st_size > 5000
+    # the sensitivity test really reran the networks: edits changed accuracy
+    sens = [r for r in data["rows"] if r["test"] == "sensitivity"]
+    assert all(r["evaluated"] > 0 for r in sens)
