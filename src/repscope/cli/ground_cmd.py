@@ -8,7 +8,7 @@ import typer
 
 
 def ground(
-    quick: bool = typer.Option(False, "--quick", help="5 seeds, 12 measures (CI, ~3 min)."),
+    quick: bool = typer.Option(False, "--quick", help="5 seeds, 8 measures, a small zoo."),
     preset: str = typer.Option(None, "--preset", help="quick, full or test (overrides "
                                "--quick)."),
     out: Path = typer.Option(Path("repscope-out/grounding"), "--out", "-o",

@@ -28,11 +28,11 @@ from repscope.grounding.zoo import GroundingZoo
 __all__ = ["QUICK_MEASURES", "GroundingResult", "default_measures", "run_grounding"]
 
 
-#: the measures of the quick preset: one or two of each family, the ones papers compare
+#: the measures of the quick preset: one of most families, fast at its sizes (mean CCA and
+#: PWCCA cost seconds per layer pair where d ≥ n; they run in the full preset)
 QUICK_MEASURES: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("cka", {}), ("cka", {"kernel": "rbf"}), ("procrustes", {}), ("mean_cca", {}),
-    ("svcca", {}), ("pwcca", {}), ("linear_regression", {}), ("rsa", {}), ("mutual_knn", {}),
-    ("nbs", {}), ("distance_correlation", {}), ("m_svd", {}),
+    ("cka", {}), ("cka", {"kernel": "rbf"}), ("procrustes", {}), ("svcca", {}),
+    ("linear_regression", {}), ("rsa", {}), ("mutual_knn", {}), ("distance_correlation", {}),
 )
 
 

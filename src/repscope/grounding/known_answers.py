@@ -13,7 +13,7 @@ dissimilarity ``d``.
     layer) cases where it is.  Layers have different widths.
 ``sensitivity`` (Ding, Denain & Steinhardt 2021)
     Delete principal components of a layer — from the high-variance end
-    (1, 2, 4, … components) and from the low-variance end (50 %, 75 %, 90 % of
+    (1, 4, 16, … components) and from the low-variance end (50 %, 75 %, 90 % of
     the components) — run the rest of the network on the edited activations,
     and correlate ``d(original, edited)`` with the change in accuracy.
     Score: Spearman ρ per model, averaged.
@@ -209,7 +209,7 @@ def monotonicity(zoo: GroundingZoo, d: Dissimilarity, cache: dict) -> Score:
 
 
 def _deletions(x: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """Edited copies of ``x``: top principal components removed (1, 2, 4, …, ≤ half the
+    """Edited copies of ``x``: top principal components removed (1, 4, 16, …, ≤ half the
     rank) and bottom ones removed (50 %, 75 %, 90 % of the rank)."""
     mu = x.mean(0)
     u, s, vt = np.linalg.svd(x - mu, full_matrices=False)
@@ -220,7 +220,7 @@ def _deletions(x: np.ndarray) -> list[tuple[str, np.ndarray]]:
         keep = np.ones(s.size, dtype=bool)
         keep[:k] = False
         out.append((f"top{k}", (u[:, keep] * s[keep]) @ vt[keep] + mu))
-        k *= 2
+        k *= 4
     for frac in (0.5, 0.75, 0.9):
         k = int(rank * frac)
         if 0 < k < rank:

@@ -3,7 +3,7 @@
 The built-in zoo is the CNN of :mod:`repscope.zoo.architectures` (layers of
 different widths, as in Kornblith et al. 2019: ``conv1`` 4 × 14 × 14 = 784,
 ``conv2`` 8 × 7 × 7 = 392, ``embedding`` 16 and ``logits`` 10 units at width
-4) trained on Fashion-MNIST with several seeds
+4; half of that at width 2, the quick preset) trained on Fashion-MNIST with several seeds
 (:func:`repscope.zoo.training.train_population`, cached), compared on a fixed
 subset of the test split.  :class:`GroundingZoo` holds what every test needs:
 each model's layer activations, logits, test labels and a way to run the rest
@@ -24,7 +24,7 @@ __all__ = ["PRESETS", "GroundingZoo", "build_zoo", "zoo_from_arrays"]
 
 #: seeds, training inputs (None = all 60 000), epochs, width and compared inputs per preset
 PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {"seeds": 5, "n_train": 12000, "epochs": 3.0, "width": 4, "n_inputs": 400},
+    "quick": {"seeds": 5, "n_train": 12000, "epochs": 3.0, "width": 2, "n_inputs": 300},
     "full": {"seeds": 10, "n_train": None, "epochs": 4.0, "width": 4, "n_inputs": 2000},
     "test": {"seeds": 4, "n_train": 400, "epochs": 2.0, "width": 2, "n_inputs": 120},
 }
