@@ -252,6 +252,13 @@ class KNNMeasure(Measure):
 
     bias_correctable = False
 
+    def exact_bytes(self, n: int, dx: int, dy: int) -> float:
+        """Float64 copies and metric-space copies of both inputs, the neighbour lists and
+        their matching, and the distance blocks (:data:`_BLOCK_BUDGET` entries, O(n) not n²)."""
+        k = int(self.params["k"])
+        block = 8.0 * max(_BLOCK_BUDGET, n)
+        return 24.0 * n * (dx + dy) + 64.0 * n * k + 3 * block
+
     def _check_params(self) -> None:
         self._param_range("k", 1, integer=True)
         self.params["k"] = int(self.params["k"])

@@ -310,6 +310,13 @@ class RSA(Measure):
     )
     thread_safe: ClassVar[bool] = True
 
+    def exact_bytes(self, n: int, dx: int, dy: int) -> float:
+        """Both condensed RDMs (float64 up to :data:`FLOAT64_MAX_M` entries, else float32),
+        their int32 ranks, the sort buffers of one rank group and the normalised rows."""
+        m = n * (n - 1) / 2.0
+        rdm = 8.0 if m <= FLOAT64_MAX_M else 4.0
+        return 16.0 * n * (dx + dy) + 2.0 * m * (rdm + 4.0) + 16.0 * min(m, 2.0**27)
+
     def _check_params(self) -> None:
         self._param_in("rdm", RDMS)
         self._param_in("compare", COMPARATORS)
