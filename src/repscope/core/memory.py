@@ -1,4 +1,4 @@
-"""Memory budgets: ``memory="4GiB"`` on measures, :func:`repscope.compare` and :func:`repscope.grid`.
+"""Memory budgets: ``memory="4GiB"`` on measures, ``compare`` and ``grid``.
 
 A budget is a number of bytes.  :func:`parse_memory` reads it from an integer
 (bytes) or a string with a unit (``"4GiB"``, ``"512MiB"``, ``"2GB"``, ``"1.5G"``;
