@@ -101,6 +101,7 @@ def _one_pass(x: Any, q64: np.ndarray, qi: np.ndarray, k: int, metric: str, rows
     keep = k + (_EXTRA if not exact else 0)
     q32 = q64.astype(np.float32)
     qsq = np.einsum("ij,ij->i", q64, q64)
+    qsq32 = qsq.astype(np.float32)
     best_d = np.full((q, 0), np.inf)  # float64 distances of the candidates
     best_i = np.zeros((q, 0), dtype=np.int64)
     best_a = np.full((q, 0), np.inf)  # their approximate (float32) distances
@@ -113,11 +114,11 @@ def _one_pass(x: Any, q64: np.ndarray, qi: np.ndarray, k: int, metric: str, rows
             dist = qsq[:, None] + bsq[None, :] - 2.0 * (q64 @ b64.T)
             np.maximum(dist, 0.0, out=dist)
             snap(dist, grid)
-        else:
-            dist = (q32 @ b64.astype(np.float32).T).astype(np.float64)
-            dist *= -2.0
-            dist += qsq[:, None]
-            dist += bsq[None, :]
+        else:  # float32 throughout: pruning and partial selection only
+            dist = q32 @ b64.astype(np.float32).T
+            dist *= np.float32(-2.0)
+            dist += qsq32[:, None]
+            dist += bsq.astype(np.float32)[None, :]
         self_hit = (qi >= s) & (qi < e)
         dist[np.flatnonzero(self_hit), qi[self_hit] - s] = np.inf
         width = best_a.shape[1]
@@ -135,13 +136,12 @@ def _one_pass(x: Any, q64: np.ndarray, qi: np.ndarray, k: int, metric: str, rows
             part = _top_k(dl, take)
         elif take < e - s:
             part = np.argpartition(dl, take, axis=1)
-            discarded[live] = np.minimum(discarded[live],
-                                         np.take_along_axis(dl, part[:, take : take + 1],
-                                                            axis=1)[:, 0])
+            nxt = np.take_along_axis(dl, part[:, take : take + 1], axis=1)[:, 0]
+            discarded[live] = np.minimum(discarded[live], nxt)
             part = part[:, :take]
         else:
             part = np.broadcast_to(np.arange(e - s), (live.size, e - s))
-        approx = np.take_along_axis(dl, part, axis=1)
+        approx = np.take_along_axis(dl, part, axis=1).astype(np.float64)
         diff = q64[live][:, None, :] - b64[part]
         exact_d = np.einsum("ijk,ijk->ij", diff, diff)
         snap(exact_d, grid[live])
