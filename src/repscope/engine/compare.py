@@ -273,10 +273,14 @@ def check_on_error(on_error: str) -> None:
         raise InvalidParameterError(f"on_error must be 'record' or 'raise', got {on_error!r}")
 
 
-def error_row(m: Measure, error: str) -> dict[str, Any]:
+def error_row(m: Measure, error: str, X: Any = None, Y: Any = None) -> dict[str, Any]:
+    """A row that records ``error`` (with the pair's shape when ``X`` and ``Y`` are given)."""
     row = {c: None for c in RESULT_COLUMNS}
     row.update(measure=m.info.name, params=dict(m.params), kind=m.info.kind, warnings=(),
                error=error, measure_version=m.info.version)
+    if X is not None and Y is not None:
+        (n, dx), (_, dy) = shape_of(X), shape_of(Y)
+        row.update(n=n, dx=dx, dy=dy)
     return row
 
 
@@ -348,7 +352,7 @@ def compare(
         for m in ms:
             plan = plan_pair(m, X, Y, memory, on_error)
             if isinstance(plan, str) or (plan is not None and plan.path != "exact"):
-                rows.append(error_row(m, plan) if isinstance(plan, str) else
+                rows.append(error_row(m, plan, X, Y) if isinstance(plan, str) else
                             planned_row(m, X, Y, plan, stats=st, seed=seed, on_error=on_error))
                 advance(1)
                 continue

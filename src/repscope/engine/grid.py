@@ -277,9 +277,10 @@ def grid(
                           seed=seed, on_error=on_error, emit=emit, table=CrossMoments(),
                           threads=n_threads)
             for task, plan in planned:
-                emit(task, error_row(task.m, plan) if isinstance(plan, str) else planned_row(
-                    task.m, reps[task.a], reps[task.b], plan, stats=stats_for(st, task.m),
-                    seed=seed, on_error=on_error))
+                xa, xb = reps[task.a], reps[task.b]
+                emit(task, error_row(task.m, plan, xa, xb) if isinstance(plan, str) else
+                     planned_row(task.m, xa, xb, plan, stats=stats_for(st, task.m), seed=seed,
+                                 on_error=on_error))
         if database is not None:  # uniform rows (versions, run_id, timestamp) for old and new
             stored: dict[ResultKey, dict[str, Any]] = {}
             wanted = set(all_keys)
