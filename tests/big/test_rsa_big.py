@@ -72,3 +72,17 @@ def test_kendall_has_no_blocked_path():
 def test_exact_blocked_refuses_when_the_budget_is_too_small():
     with pytest.raises(MemoryBudgetError, match="rsa"):
         repscope.measure("rsa", path="exact-blocked", memory="8MiB").plan(3000, 24, 16)
+
+
+def test_blocked_spearman_over_many_binades():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((400, 3)) * 10.0 ** rng.uniform(-0.4, 0.4, (400, 1))
+    y = x + 0.1 * rng.standard_normal((400, 3))
+    exact = repscope.measure("rsa", rdm="sqeuclidean")(x, y)
+    m = repscope.measure("rsa", rdm="sqeuclidean", path="exact-blocked", memory="4GiB")
+    assert m.estimate(x, y).value == pytest.approx(exact, abs=1e-10)
+    # values over dozens of binades need more rank tables than the budget: a clean refusal
+    wide = rng.standard_normal((300, 3)) * 10.0 ** rng.uniform(-3, 3, (300, 1))
+    m = repscope.measure("rsa", rdm="sqeuclidean", path="exact-blocked", memory="600MiB")
+    with pytest.raises(MemoryBudgetError, match="binades"):
+        m.estimate(wide, wide)

@@ -32,7 +32,6 @@ import numpy as np
 
 from repscope.core.arrays import namespace
 from repscope.core.errors import DegenerateInputError, MemoryBudgetError
-from repscope.core.memory import format_bytes
 from repscope.measures.planning import Estimate, read_rows, shape_of, t_interval
 from repscope.measures.ranks import _sort_keys
 
@@ -96,74 +95,109 @@ def _space(x: Any, rdm: str) -> np.ndarray:
 
 
 def _blocks(z: np.ndarray, rdm: str, dtype: Any, entries: int = BLOCK_ENTRIES) -> Any:
-    """Consecutive pieces of the condensed RDM (``pdist`` order), as ``dtype``."""
+    """Consecutive pieces of the condensed RDM (``pdist`` order), as ``dtype``.
+
+    Correlation and cosine values are ``1 − zᵢ·zⱼ`` written straight into ``dtype``
+    and cleaned of rounding noise around 0 as :func:`repscope.measures.rsa.rdm_gemm`
+    does, so they equal the in-memory path's values.
+    """
     n, d = z.shape
     sq = np.einsum("ij,ij->i", z, z) if rdm in ("euclidean", "sqeuclidean") else None
     zero_tol = 4.0 * d * np.finfo(np.float64).eps
+    one = np.float64(1.0)
     a = 0
     while a < n - 1:
         rows = max(1, min(n - 1 - a, entries // max(1, n - a)))
         b = a + rows
         g = z[a:b] @ z[a:].T  # (rows) × (n − a)
-        if sq is None:
-            np.subtract(1.0, g, out=g)
-        else:
+        if sq is not None:
             g *= -2.0
             g += sq[a:][None, :]
             g += sq[a:b, None]
             np.maximum(g, 0.0, out=g)
             if rdm == "euclidean":
                 np.sqrt(g, out=g)
-        upper = np.arange(n - a)[None, :] > np.arange(rows)[:, None]
-        v = g[upper]
-        if sq is None:
-            small = np.abs(v) <= zero_tol
-            if small.any():
-                v[small] = 0.0
-        yield v.astype(dtype, copy=False)
+        out = np.empty(rows * (n - a) - rows * (rows + 1) // 2, dtype=dtype)
+        pos = 0
+        for r in range(rows):
+            seg = g[r, r + 1 :]
+            piece = out[pos : pos + seg.shape[0]]
+            if sq is None:
+                np.subtract(one, seg, out=piece, casting="same_kind")
+            else:
+                piece[...] = seg
+            pos += seg.shape[0]
+        if sq is None and out.size and not out.min() > zero_tol:
+            out[np.abs(out) <= zero_tol] = 0.0
+        yield out
         a = b
 
 
-def _rank_tables(z: np.ndarray, rdm: str, m: int, budget: int, used: float, entries: int
-                 ) -> tuple[dict[int, np.ndarray], float]:
-    """Per-binade tables of ``2r − (m + 1)`` for every float32 key of the RDM, and Σ r²."""
-    counts: dict[int, np.ndarray] = {}
-    for v in _blocks(z, rdm, np.float32, entries):
-        keys = _sort_keys(v)
+def _add_counts(counts: dict[int, np.ndarray], keys: np.ndarray, room: list[float]) -> None:
+    """Add the keys' counts into the per-binade tables (one ``bincount`` per block)."""
+    kmin, kmax = int(keys.min()), int(keys.max())
+    if kmax - kmin >= 2**25:  # a wide block: binade by binade
         hi = keys >> np.uint32(23)
         for b in np.flatnonzero(np.bincount(hi, minlength=512)):
-            if int(b) not in counts:
-                used += _BINADE * 8.0
-                if used > budget:
-                    raise MemoryBudgetError(
-                        f"rsa: the RDM's values span more binades than the memory budget "
-                        f"({format_bytes(budget)}) has room for in its rank tables; give a "
-                        "larger memory= or use path='estimated'")
-                counts[int(b)] = np.zeros(_BINADE, dtype=np.int64)
             low = keys[hi == b] & np.uint32(_BINADE - 1)
-            counts[int(b)] += np.bincount(low, minlength=_BINADE)
+            _table(counts, int(b), room)[:] += np.bincount(low, minlength=_BINADE)
+        return
+    c = np.bincount((keys - np.uint32(kmin)).astype(np.intp))
+    for b in range(kmin >> 23, (kmax >> 23) + 1):
+        lo, hi = max(kmin, b << 23), min(kmax + 1, (b + 1) << 23)
+        seg = c[lo - kmin : hi - kmin]
+        if seg.any():
+            _table(counts, b, room)[lo - (b << 23) : hi - (b << 23)] += seg
+
+
+def _table(counts: dict[int, np.ndarray], b: int, room: list[float]) -> np.ndarray:
+    if b not in counts:
+        room[0] -= _BINADE * 8.0
+        if room[0] < 0:
+            raise MemoryBudgetError(
+                "rsa: the RDM's values span more binades than the memory budget has room "
+                "for in its rank tables; give a larger memory= or use path='estimated'")
+        counts[b] = np.zeros(_BINADE, dtype=np.int64)
+    return counts[b]
+
+
+def _rank_tables(z: np.ndarray, rdm: str, m: int, room: list[float], entries: int
+                 ) -> tuple[tuple[int, np.ndarray], float]:
+    """``2r − (m + 1)`` of every float32 key of the RDM in one flat table over the binades
+    present (first key, table), and Σ (2r − (m + 1))² over the RDM."""
+    counts: dict[int, np.ndarray] = {}
+    for v in _blocks(z, rdm, np.float32, entries):
+        _add_counts(counts, _sort_keys(v), room)
+    first, last = min(counts), max(counts)
+    room[0] -= (last - first + 1 - len(counts)) * _BINADE * 8.0  # binades between
+    if room[0] < 0:
+        raise MemoryBudgetError(
+            "rsa: the RDM's values span more binades than the memory budget has room for "
+            "in its rank tables; give a larger memory= or use path='estimated'")
+    flat = np.zeros((last - first + 1) * _BINADE, dtype=np.float64)
     below = 0
     sum_sq = 0.0
-    for b in sorted(counts):
-        c = counts[b]
+    for b in range(first, last + 1):
+        c = counts.pop(b, None)
+        if c is None:
+            continue
         total = int(c.sum())
         excl = np.cumsum(c) - c + below  # entries with a smaller key
-        val = (2 * excl + c - m).astype(np.float64)  # 2r − (m + 1) of each key
+        val = flat[(b - first) * _BINADE : (b - first + 1) * _BINADE]
+        np.multiply(excl, 2, out=excl)
+        excl += c
+        excl -= m
+        val[:] = excl  # 2r − (m + 1) of each key
         sum_sq += float(np.dot(c.astype(np.float64), val * val))
-        counts[b] = val
         below += total
-    return counts, sum_sq
+    return (first << 23, flat), sum_sq
 
 
-def _lookup(tables: dict[int, np.ndarray], v: np.ndarray) -> np.ndarray:
-    keys = _sort_keys(v)
-    hi = keys >> np.uint32(23)
-    low = (keys & np.uint32(_BINADE - 1)).astype(np.intp)
-    out = np.empty(v.shape[0], dtype=np.float64)
-    for b in np.flatnonzero(np.bincount(hi, minlength=512)):
-        sel = hi == b
-        out[sel] = tables[int(b)][low[sel]]
-    return out
+def _lookup(table: tuple[int, np.ndarray], v: np.ndarray) -> np.ndarray:
+    base, flat = table
+    keys = _sort_keys(v).astype(np.intp)
+    keys -= base
+    return flat[keys]
 
 
 def rsa_blocked(x: Any, y: Any, rdm: str, compare: str, *, low_precision: bool,
@@ -178,9 +212,9 @@ def rsa_blocked(x: Any, y: Any, rdm: str, compare: str, *, low_precision: bool,
     entries = int(min(BLOCK_ENTRIES, max(_MIN_ENTRIES, spare // _ENTRY_BYTES)))
     used = float(zx.nbytes + zy.nbytes + _ENTRY_BYTES * (min(entries, m) + n))
     if compare == "spearman":
-        tx, sxx = _rank_tables(zx, rdm, m, budget, used, entries)
-        used += sum(t.nbytes for t in tx.values())
-        ty, syy = _rank_tables(zy, rdm, m, budget, used, entries)
+        room = [budget - used]
+        tx, sxx = _rank_tables(zx, rdm, m, room, entries)
+        ty, syy = _rank_tables(zy, rdm, m, room, entries)
         sxy = 0.0
         for vx, vy in zip(_blocks(zx, rdm, np.float32, entries),
                           _blocks(zy, rdm, np.float32, entries)):
