@@ -26,6 +26,7 @@ import numpy as np
 from repscope.core.errors import DegenerateInputError, InsufficientSamplesError
 from repscope.core.linalg import snap
 from repscope.measures.base import Measure, Prepared
+from repscope.measures.knn_big import query_neighbours, top_k
 from repscope.measures.metadata import Invariance
 from repscope.measures.planning import Estimate, Plan, mean_interval
 
@@ -105,20 +106,6 @@ def sq_distance_blocks(
         yield s, e, d
 
 
-def _top_k(d: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` smallest entries of each row, nearest first, ties by index."""
-    part = np.argpartition(d, k - 1, axis=1)[:, :k]
-    thr = np.take_along_axis(d, part, axis=1).max(axis=1)
-    n_within = np.count_nonzero(d <= thr[:, None], axis=1)
-    for r in np.flatnonzero(n_within > k):  # a tie straddles the k-th place
-        cand = np.flatnonzero(d[r] <= thr[r])
-        order = np.lexsort((cand, d[r, cand]))
-        part[r] = cand[order[:k]]
-    vals = np.take_along_axis(d, part, axis=1)
-    order = np.lexsort((part, vals), axis=-1)
-    return np.take_along_axis(part, order, axis=1)
-
-
 @dataclass(frozen=True)
 class Neighbours:
     """k-nearest-neighbour lists of one representation.
@@ -186,7 +173,7 @@ def knn(x: Any, k: int, metric: str = "euclidean", *, who: str = "X") -> Neighbo
     z = metric_space(x, metric, who)
     idx = np.empty((n, k), dtype=np.int64)
     for s, e, d in sq_distance_blocks(z):
-        idx[s:e] = _top_k(d, k)
+        idx[s:e] = top_k(d, k)
     return Neighbours(idx, _exact_distances(z, idx, metric), metric)
 
 
@@ -296,8 +283,6 @@ class KNNMeasure(Measure):
 
     def _lists(self, X: Any, Y: Any, queries: np.ndarray, budget: int
                ) -> tuple[Neighbours, Neighbours]:
-        from repscope.measures.knn_big import query_neighbours
-
         k, metric = self.params["k"], self.params["metric"]
         empty = np.zeros((queries.shape[0], k))
         return (Neighbours(query_neighbours(X, queries, k, metric, budget=budget, who="X"),

@@ -33,15 +33,29 @@ import numpy as np
 
 from repscope.core.errors import DegenerateInputError
 from repscope.core.linalg import snap
-from repscope.measures._knn import _top_k
 from repscope.measures.planning import read_rows, row_blocks, shape_of
 
-__all__ = ["query_neighbours", "tile_sizes"]
+__all__ = ["query_neighbours", "tile_sizes", "top_k"]
 
 #: extra float32 candidates kept per query beyond k
 _EXTRA = 8
 #: relative float32 error bound of an expanded squared distance (generous)
 _F32_REL = 64 * float(np.finfo(np.float32).eps)
+
+
+def top_k(d: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` smallest entries of each row, nearest first, ties by index."""
+    part = np.argpartition(d, k - 1, axis=1)[:, :k]
+    thr = np.take_along_axis(d, part, axis=1).max(axis=1)
+    n_within = np.count_nonzero(d <= thr[:, None], axis=1)
+    for r in np.flatnonzero(n_within > k):  # a tie straddles the k-th place
+        cand = np.flatnonzero(d[r] <= thr[r])
+        order = np.lexsort((cand, d[r, cand]))
+        part[r] = cand[order[:k]]
+    vals = np.take_along_axis(d, part, axis=1)
+    order = np.lexsort((part, vals), axis=-1)
+    return np.take_along_axis(part, order, axis=1)
+
 
 
 def tile_sizes(budget: int, d: int, k: int) -> tuple[int, int]:
@@ -133,7 +147,7 @@ def _one_pass(x: Any, q64: np.ndarray, qi: np.ndarray, k: int, metric: str, rows
         dl = dist[live]
         take = min(keep, e - s)
         if exact and take < e - s:  # ties at the boundary by the smaller index
-            part = _top_k(dl, take)
+            part = top_k(dl, take)
         elif take < e - s:
             part = np.argpartition(dl, take, axis=1)
             nxt = np.take_along_axis(dl, part[:, take : take + 1], axis=1)[:, 0]
