@@ -53,3 +53,15 @@ def test_compare_reports_the_estimate():
     res = repscope.compare(x, y, [("cka", {"kernel": "rbf"})], memory="64MiB")
     row = res["cka"]
     assert row["path"] == "estimated" and row["ci_low"] < row["value"] < row["ci_high"]
+
+
+def test_unbiased_distance_correlation_on_subsets():
+    x, y = pair()
+    exact = repscope.measure("distance_correlation_sq_unbiased")(x, y)
+    m = repscope.measure("distance_correlation_sq_unbiased", memory="32MiB")
+    assert m.plan(3000, 16, 12).path == "estimated"
+    est = m.estimate(x, y, seed=0)
+    assert est.ci_low <= exact <= est.ci_high and est.detail["subsets"] >= 2
+    # the V-statistic dCor has no estimate (its bias at the subset size is not small)
+    with pytest.raises(MemoryBudgetError, match="distance_correlation"):
+        repscope.measure("distance_correlation", memory="32MiB").plan(3000, 16, 12)

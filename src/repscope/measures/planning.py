@@ -46,6 +46,7 @@ __all__ = [
     "read_rows",
     "row_blocks",
     "shape_of",
+    "subset_mean",
     "t_interval",
 ]
 
@@ -228,3 +229,44 @@ def choose_path(m: Any, n: int, dx: int, dy: int, budget: int, req: str) -> Plan
         return plan("estimated", f"the exact paths need {format_bytes(ex)} in memory"
                     + ("" if bl is None else f", {format_bytes(bl)} blocked"))
     raise refuse()
+
+
+def subset_mean(measure: Any, x: Any, y: Any, size: int, subsets: int, seed: int,
+                level: float) -> Estimate:
+    """Mean of ``measure``'s in-memory value on ``subsets`` disjoint uniformly random subsets
+    of ``size`` samples (drawn with ``seed``), with the Student-t interval of their spread.
+
+    Rows of float32/float16 sources go back to float32 (exact), so each subset takes the
+    path its in-memory computation takes for such input.
+    """
+    n = shape_of(x)[0]
+    perm = np.random.default_rng(seed).permutation(n)[: size * subsets]
+    values = []
+    for i in range(subsets):
+        idx = np.sort(perm[i * size : (i + 1) * size])
+        xs, ys = _low(read_rows(x, idx, "X"), x), _low(read_rows(y, idx, "Y"), y)
+        px, py = measure.prepare(xs, "X"), measure.prepare(ys, "Y")
+        values.append(float(measure.compare_prepared(px, py)))
+    est, lo, hi = t_interval(np.asarray(values), level)
+    lo_v, hi_v = measure.info.value_range
+    return Estimate(est, "estimated", max(lo_v, lo), min(hi_v, hi), level,
+                    detail={"subsets": subsets, "subset_size": size, "seed": seed,
+                            "values": values})
+
+
+def subset_plan(measure: Any, n: int, dx: int, dy: int, budget: int, size: int,
+                subsets: int) -> tuple[int, int]:
+    """(size, subsets) of :func:`subset_mean`: at most ``size`` samples whose in-memory path
+    fits 80 % of ``budget``, at most n/2, and as many disjoint subsets (up to ``subsets``,
+    at least 2) as n holds."""
+    fits = largest_n(lambda s: measure.exact_bytes(s, dx, dy), int(0.8 * budget))
+    size = max(measure.min_samples, min(size, n // 2, fits))
+    return size, max(2, min(subsets, n // size))
+
+
+def _low(rows: np.ndarray, src: Any) -> np.ndarray:
+    """Rows back in the source's low precision (exact: they came from it)."""
+    dt = getattr(src, "dtype", None)
+    if dt is not None and str(dt) in ("float32", "float16", "torch.float32", "torch.float16"):
+        return rows.astype(np.float32)
+    return rows

@@ -66,7 +66,7 @@ from repscope.measures import rsa_big
 from repscope.measures._kernels import distances, sq_distances, upper_triangle
 from repscope.measures.base import Measure, Prepared
 from repscope.measures.metadata import GEOMETRY, Invariance, MeasureInfo
-from repscope.measures.planning import Estimate, Plan, largest_n, shape_of
+from repscope.measures.planning import Estimate, Plan, shape_of, subset_mean, subset_plan
 from repscope.measures.ranks import _CHUNK, _PASS, centred_ranks
 from repscope.measures.registry import register
 from repscope.measures.rsa_big import FLOAT64_MAX_M, _normalised_rows, _unit_rows
@@ -319,12 +319,9 @@ class RSA(Measure):
                                    low_precision=low, budget=plan.budget)
 
     def _estimated(self, X: Any, Y: Any, plan: Plan, seed: int, level: float) -> Estimate:
-        n, dx = shape_of(X)
-        dy = shape_of(Y)[1]
-        fits = largest_n(lambda s: self.exact_bytes(s, dx, dy), int(0.8 * plan.budget))
-        size = max(2, min(self.subset_size, n // 2, fits))
-        subsets = max(2, min(self.subsets, n // size))
-        return rsa_big.rsa_subsets(self, X, Y, size, subsets, seed, level)
+        (n, dx), dy = shape_of(X), shape_of(Y)[1]
+        size, k = subset_plan(self, n, dx, dy, plan.budget, self.subset_size, self.subsets)
+        return subset_mean(self, X, Y, size, k, seed, level)
 
     def _check_params(self) -> None:
         self._param_in("rdm", RDMS)

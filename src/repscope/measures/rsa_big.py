@@ -14,7 +14,7 @@ Exact blocked (:func:`rsa_blocked`)
     (float32 keys, ties averaged), so the value is the same up to summation order.
     Memory: the normalised rows of both inputs, one block, and the count tables.
 
-Estimated (:func:`rsa_subsets`)
+Estimated (:func:`repscope.measures.planning.subset_mean`)
     RSA of all pairs among ``s`` stimuli, on ``K`` disjoint uniformly random subsets;
     the estimate is the mean of the K values and its interval the Student-t interval
     of their spread.  The subset value is a consistent estimator of the full-n value
@@ -32,10 +32,10 @@ import numpy as np
 
 from repscope.core.arrays import namespace
 from repscope.core.errors import DegenerateInputError, MemoryBudgetError
-from repscope.measures.planning import Estimate, read_rows, shape_of, t_interval
+from repscope.measures.planning import Estimate, read_rows, shape_of
 from repscope.measures.ranks import _sort_keys
 
-__all__ = ["BLOCK_ENTRIES", "FLOAT64_MAX_M", "rsa_blocked", "rsa_subsets", "blocked_bytes"]
+__all__ = ["BLOCK_ENTRIES", "FLOAT64_MAX_M", "rsa_blocked", "blocked_bytes"]
 
 #: float64 RDMs longer than this are stored in float32 (memory: 8 vs 4 bytes per pair)
 FLOAT64_MAX_M = 2**27
@@ -246,29 +246,3 @@ def rsa_blocked(x: Any, y: Any, rdm: str, compare: str, *, low_precision: bool,
             f"rsa: an RDM ({rdm}) is constant; its {compare} correlation is undefined")
     r = min(1.0, max(-1.0, num / math.sqrt(den2)))
     return Estimate(r, "exact-blocked", detail={"pairs": m, "block_entries": entries})
-
-
-def rsa_subsets(measure: Any, x: Any, y: Any, size: int, subsets: int, seed: int,
-                level: float) -> Estimate:
-    """Mean RSA over ``subsets`` disjoint random subsets of ``size`` stimuli, t interval."""
-    n = shape_of(x)[0]
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(n)[: size * subsets]
-    values = []
-    for i in range(subsets):
-        idx = np.sort(perm[i * size : (i + 1) * size])
-        xs, ys = read_rows(x, idx, "X"), read_rows(y, idx, "Y")
-        px, py = measure.prepare(_low(xs, x), "X"), measure.prepare(_low(ys, y), "Y")
-        values.append(float(measure.compare_prepared(px, py)))
-    est, lo, hi = t_interval(np.asarray(values), level)
-    return Estimate(est, "estimated", max(-1.0, lo), min(1.0, hi), level,
-                    detail={"subsets": subsets, "subset_size": size, "seed": seed,
-                            "values": values})
-
-
-def _low(rows: np.ndarray, src: Any) -> np.ndarray:
-    """Rows back in the source's low precision (exact: they came from it)."""
-    dt = getattr(src, "dtype", None)
-    if dt is not None and np.dtype(dt) in (np.dtype(np.float32), np.dtype(np.float16)):
-        return rows.astype(np.float32)
-    return rows
