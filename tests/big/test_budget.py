@@ -101,3 +101,16 @@ def test_compare_and_grid_record_paths():
     assert rows["cka"]["path"] == "exact-blocked"
     assert rows["cka"]["value"] == pytest.approx(res["cka"]["value"], rel=1e-12)
     assert "MemoryBudgetError" in rows["rsm_norm_difference"]["error"]
+
+
+def test_grid_resume_does_not_reuse_a_blocked_row_for_an_exact_one(tmp_path):
+    x, y = pair(3000)
+    db = tmp_path / "r.sqlite"
+    reps = {("a", 0): x, ("b", 0): y}
+    first = repscope.grid(reps, ["cka"], db=db, memory="1MiB")
+    assert first[0]["path"] == "exact-blocked"
+    again = repscope.grid(reps, ["cka"], db=db, memory="1MiB")  # resumed: the same row
+    assert again[0]["timestamp"] == first[0]["timestamp"]
+    exact = repscope.grid(reps, ["cka"], db=db)
+    assert exact[0]["path"] == "exact"
+    assert exact[0]["value"] == pytest.approx(first[0]["value"], rel=1e-9)

@@ -239,17 +239,21 @@ def grid(
         seen: set[ResultKey] = set()
         for m, orders in measure_orders:
             params_json = canonical_json(m.params)
-            stats_json = canonical_json(stats_for(st, m).as_key())
+            stats_key = stats_for(st, m).as_key()
             for a, b in orders:
+                plan = plan_pair(m, reps[a], reps[b], memory, on_error)
+                # a blocked or estimated row is stored under its path, so that a run with
+                # a budget that fits computes (and does not re-use) the exact in-memory row
+                extra = ({"path": plan.path} if plan is not None and not isinstance(plan, str)
+                         and plan.path != "exact" else {})
                 key = ResultKey.make(a[0], a[1], b[0], b[1], m.info.name, params=params_json,
-                                     stats=stats_json, n=n, seed=seed, dataset=dataset,
-                                     measure_version=m.info.version)
+                                     stats=canonical_json({**stats_key, **extra}), n=n,
+                                     seed=seed, dataset=dataset, measure_version=m.info.version)
                 if key in seen:  # the same measure listed twice
                     continue
                 seen.add(key)
                 all_keys.append(key)
                 if key not in done:
-                    plan = plan_pair(m, reps[a], reps[b], memory, on_error)
                     if plan is None or (not isinstance(plan, str) and plan.path == "exact"):
                         tasks.append(Task(a, b, m, key))
                     else:
