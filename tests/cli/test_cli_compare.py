@@ -149,3 +149,20 @@ def test_a_failed_measure_exits_1(pair, monkeypatch, capsys) -> None:
     assert code == 1 and "permutation_procrustes failed" in err and "cka failed" not in err
     code, _, err = _run(["compare", x, z, "-m", "cka"], monkeypatch, capsys)
     assert code == 0 and err == ""
+
+
+def test_memory_budget(tmp_path: Path, monkeypatch, capsys) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((600, 5))
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", x + rng.standard_normal((600, 5)))
+    args = ["compare", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "-m", "cka", "--json"]
+    code, out, err = _run([*args, "--memory", "100KiB"], monkeypatch, capsys)
+    assert code == 0, err
+    (row,) = json.loads(out)
+    assert row["path"] == "exact-blocked"
+    code, out, err = _run(args, monkeypatch, capsys)
+    assert json.loads(out)[0]["path"] == "exact"
+    assert json.loads(out)[0]["value"] == pytest.approx(row["value"], rel=1e-9)
+    code, out, err = _run([*args, "--memory", "a lot"], monkeypatch, capsys)
+    assert code == 2 and "memory" in err

@@ -97,3 +97,23 @@ def test_python_api_keeps_naming_the_function(tmp_path: Path) -> None:
 
     with pytest.raises(StudySpecError, match=r"repscope\.list_measures\(\) lists all"):
         load_study(_study(tmp_path, '["ckaa"]'))
+
+
+def test_memory_key_and_option(tmp_path: Path, monkeypatch, capsys) -> None:
+    study = _study(tmp_path, '["cka"]', 'memory = "1KiB"\n')
+    out = tmp_path / "out"
+    code, _, err = _run(["run", str(study), "--out", str(out), "--no-report", "-q"],
+                        monkeypatch, capsys)
+    assert code == 1 and "MemoryBudgetError" in err
+    (row,) = _rows(out)
+    assert "n <=" in row["error"]
+    out2 = tmp_path / "out2"
+    code, _, err = _run(["run", str(study), "--out", str(out2), "--no-report", "-q",
+                         "--memory", "1GiB"], monkeypatch, capsys)
+    assert code == 0, err
+    (row,) = _rows(out2)
+    assert row["path"] == "exact" and row["error"] is None
+    bad = _study(tmp_path, '["cka"]', 'memory = "lots"\n')
+    code, _, err = _run(["run", str(bad), "--out", str(tmp_path / "o3"), "--no-report", "-q"],
+                        monkeypatch, capsys)
+    assert code == 2 and "memory" in err

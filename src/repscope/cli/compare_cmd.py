@@ -13,6 +13,7 @@ import typer
 
 from repscope.cli.output import check_out, failed_measures, report_failures, write_table
 from repscope.core.errors import RepscopeError
+from repscope.core.memory import parse_memory
 from repscope.inference.options import CI_METHODS, DEFAULT_CI_METHOD
 from repscope.storage.results_db import json_default
 
@@ -20,11 +21,13 @@ from repscope.storage.results_db import json_default
 CIMethod = enum.Enum("CIMethod", {m: m for m in CI_METHODS}, type=str)
 
 
-def _load(path: Path) -> np.ndarray:
+def _load(path: Path, mapped: bool = False) -> np.ndarray:
+    """The array in ``path``; a ``.npy`` file memory-mapped when ``mapped`` (a budget was
+    given: the measures read only the rows they need)."""
     if not path.exists():
         raise RepscopeError(f"file not found: {path}")
     if path.suffix == ".npy":
-        return np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mapped else None)
     if path.suffix in (".csv", ".txt"):
         return np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None, ndmin=2)
     raise RepscopeError(f"{path}: expected a .npy, .csv or .txt file of shape (n, d)")
@@ -68,6 +71,11 @@ def compare(
         help=f"Interval method (turns intervals on): {DEFAULT_CI_METHOD} (default, "
         "bias-corrected estimate), percentile, bca or normal."),
     seed: int = typer.Option(0, "--seed"),
+    memory: str = typer.Option(
+        None, "--memory",
+        help="Memory budget, e.g. 4GiB (default: half the available memory). Measures that "
+        "do not fit exactly in memory run blocked or estimated (column path) or fail "
+        "naming the largest n they handle."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON records."),
     out: Path = typer.Option(
         None, "--out", "-o",
@@ -82,7 +90,11 @@ def compare(
 
     check_out(out)
     st = _stats(stats, permutations, n_boot, None if ci_method is None else ci_method.value)
-    table = run_compare(_load(x), _load(y), measures=measure or None, stats=st, seed=seed)
+    if memory is not None:
+        parse_memory(memory)  # a malformed budget is bad input (exit code 2)
+    mapped = memory is not None
+    table = run_compare(_load(x, mapped), _load(y, mapped), measures=measure or None,
+                        stats=st, seed=seed, memory=memory)
     if as_json:
         typer.echo(json.dumps(table.to_records(), default=json_default))
     else:

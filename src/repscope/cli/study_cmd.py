@@ -42,6 +42,9 @@ def run(
     ci_method: CIMethod = typer.Option(
         None, "--ci-method", case_sensitive=False, help="Override [stats] ci: the interval "
         "method (turns intervals on)."),
+    memory: str = typer.Option(
+        None, "--memory", help="Memory budget of each comparison, e.g. 4GiB (overrides "
+        "[compare] memory)."),
     dask: str = typer.Option(
         None, "--dask", help="Run the comparisons on Dask: a scheduler address (tcp://host:port), "
         "or local / local:N for a local cluster."),
@@ -61,8 +64,13 @@ def run(
 
     policy = Trust.of(trust or None)
     spec = load_study(study)
+    if memory is not None:
+        from repscope.core.memory import parse_memory
+
+        parse_memory(memory)  # a malformed budget is bad input (exit code 2)
     overrides = {"permutations": permutations, "bootstrap": n_boot,
-                 "ci_method": None if ci_method is None else ci_method.value}
+                 "ci_method": None if ci_method is None else ci_method.value,
+                 "memory": memory}
     spec = replace(spec, **{k: v for k, v in overrides.items() if v is not None})
     if ci_method is not None and not spec.bootstrap:  # an interval method asks for intervals
         from repscope.inference.options import DEFAULT_BOOTSTRAP

@@ -87,3 +87,11 @@ class RepscopeWarning(UserWarning):
 
 class DegeneracyWarning(RepscopeWarning):
     """The measure is defined but degenerate in this regime (e.g. d >= n for CCA)."""
+
+
+class MemoryBudgetError(RepscopeError):
+    """A measure cannot run within the memory budget (raised before allocating).
+
+    The message names the measure, the memory its paths need at this size, the
+    budget and the largest n the budget allows (:mod:`repscope.core.memory`).
+    """

@@ -26,7 +26,12 @@ from typing import Any
 import numpy as np
 
 from repscope.core.arrays import to_float
-from repscope.core.errors import InputShapeError, InvalidParameterError, RepscopeError
+from repscope.core.errors import (
+    InputShapeError,
+    InvalidParameterError,
+    MemoryBudgetError,
+    RepscopeError,
+)
 from repscope.core.progress import progress_bar
 from repscope.core.validation import as_representation, check_pair
 from repscope.core.warning_capture import capture_warnings
@@ -37,6 +42,7 @@ from repscope.inference.heldout import heldout_prepared, supports_heldout
 from repscope.inference.options import MeasureSpec, Stats, resolve_measure
 from repscope.inference.permutation import permutation_test_prepared
 from repscope.measures.base import Measure, Prepared
+from repscope.measures.planning import Plan, shape_of
 from repscope.measures.registry import list_measures, measure_class
 
 #: measures used when none are named (those registered at call time)
@@ -149,7 +155,7 @@ def evaluate_prepared(
         row.update(seconds=time.perf_counter() - t0, error=error_text(exc),
                    warnings=tuple(msgs))
         return row
-    row.update(value=value, estimate=value, seconds=time.perf_counter() - t0)
+    row.update(value=value, estimate=value, seconds=time.perf_counter() - t0, path="exact")
     t1 = time.perf_counter()
     if stats.n_permutations:
         try:
@@ -197,6 +203,49 @@ def evaluate_prepared(
     return row
 
 
+def plan_pair(m: Measure, X: Any, Y: Any, memory: Any, on_error: str
+              ) -> Plan | str | None:
+    """``m``'s plan for the pair within ``memory``; its refusal as error text (``record``)."""
+    try:
+        return m.plan_for(X, Y, memory)
+    except MemoryBudgetError as exc:
+        if on_error == "raise":
+            raise
+        return error_text(exc)
+
+
+def planned_row(m: Measure, X: Any, Y: Any, plan: Plan, *, stats: Stats, seed: int = 0,
+                on_error: str = "record") -> dict[str, Any]:
+    """The result row of a pair on a blocked or estimated path (:meth:`Measure.run_plan`).
+
+    The value comes with the path taken and, for an estimate, its interval from the
+    estimator (``ci_low``, ``ci_high`` at ``stats.level``); permutation tests,
+    bootstrap intervals and held-out fits need the inputs in memory and are not
+    computed on these paths (a warning says so).
+    """
+    (n, dx), (_, dy) = shape_of(X), shape_of(Y)
+    row: dict[str, Any] = {c: None for c in RESULT_COLUMNS}
+    row.update(measure=m.info.name, params=dict(m.params), kind=m.info.kind, n=n, dx=dx,
+               dy=dy, measure_version=m.info.version, path=plan.path)
+    t0 = time.perf_counter()
+    try:
+        with capture_warnings() as cw:
+            est = m.run_plan(X, Y, plan, seed=seed, level=stats.level)
+    except RECORDED_ERRORS as exc:
+        if on_error == "raise":
+            raise
+        row.update(seconds=time.perf_counter() - t0, error=error_text(exc), warnings=())
+        return row
+    msgs = dict.fromkeys(cw.messages)
+    if stats.any:
+        msgs[f"{m.info.name}: statistics (permutations, bootstrap, held-out) are not computed "
+             f"on the {plan.path} path ({plan.reason}); the interval is the estimator's"] = None
+    row.update(value=est.value, estimate=est.value, ci_low=_finite(est.ci_low),
+               ci_high=_finite(est.ci_high), seconds=time.perf_counter() - t0,
+               warnings=tuple(msgs))
+    return row
+
+
 def add_chance(m: Measure, row: dict[str, Any]) -> dict[str, Any]:
     """Add the measure's chance level at the row's shape (and the warning it calls for).
 
@@ -224,6 +273,17 @@ def check_on_error(on_error: str) -> None:
         raise InvalidParameterError(f"on_error must be 'record' or 'raise', got {on_error!r}")
 
 
+def error_row(m: Measure, error: str, X: Any = None, Y: Any = None) -> dict[str, Any]:
+    """A row that records ``error`` (with the pair's shape when ``X`` and ``Y`` are given)."""
+    row = {c: None for c in RESULT_COLUMNS}
+    row.update(measure=m.info.name, params=dict(m.params), kind=m.info.kind, warnings=(),
+               error=error, measure_version=m.info.version)
+    if X is not None and Y is not None:
+        (n, dx), (_, dy) = shape_of(X), shape_of(Y)
+        row.update(n=n, dx=dx, dy=dy)
+    return row
+
+
 def compare(
     X: Any,
     Y: Any,
@@ -234,6 +294,7 @@ def compare(
     on_error: str = "record",
     progress: bool | None = None,
     chance: bool = True,
+    memory: Any = None,
 ) -> ResultTable:
     """Compare one pair of representations with several measures.
 
@@ -255,6 +316,11 @@ def compare(
     chance : add each measure's chance level at this shape (:mod:`repscope.inference.chance`:
         columns ``chance`` and, without permutations, ``calibrated``; a warning when
         unrelated data would already score high).
+    memory : the memory budget every measure plans within (``"4GiB"``, bytes; default:
+        half the available memory).  A measure whose exact in-memory path does not fit
+        takes its exact blocked or estimated path (column ``path``; an estimate's
+        interval in ``ci_low``, ``ci_high``) or, without one, records a
+        :class:`~repscope.core.errors.MemoryBudgetError` (see :meth:`Measure.plan`).
 
     Returns
     -------
@@ -284,6 +350,12 @@ def compare(
     rows: list[dict[str, Any]] = []
     with progress_bar(len(ms), "compare", progress) as advance:
         for m in ms:
+            plan = plan_pair(m, X, Y, memory, on_error)
+            if isinstance(plan, str) or (plan is not None and plan.path != "exact"):
+                rows.append(error_row(m, plan, X, Y) if isinstance(plan, str) else
+                            planned_row(m, X, Y, plan, stats=st, seed=seed, on_error=on_error))
+                advance(1)
+                continue
             key = shared_prepare_key(m)
             if key not in prepared:
                 try:
@@ -296,9 +368,7 @@ def compare(
                     prepared[key] = error_text(exc)
             entry = prepared[key]
             if isinstance(entry, str):
-                row = {c: None for c in RESULT_COLUMNS}
-                row.update(measure=m.info.name, params=dict(m.params), kind=m.info.kind,
-                           warnings=(), error=entry, measure_version=m.info.version)
+                row = error_row(m, entry)
             else:
                 px, py, msgs = entry
                 row = evaluate_prepared(m, px, py, stats=st, seed=seed, warnings=msgs,

@@ -322,7 +322,7 @@ def moment_row(m: MomentMeasure, mom: SecondMoments) -> dict[str, Any] | None:
     except RECORDED_ERRORS:
         return None
     row.update(value=value, estimate=value, seconds=time.perf_counter() - t0,
-               warnings=tuple(cw.messages), error=None)
+               warnings=tuple(cw.messages), error=None, path="exact")
     return row
 
 

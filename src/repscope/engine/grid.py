@@ -75,6 +75,9 @@ from repscope.core.progress import progress_bar
 from repscope.engine.compare import (
     add_chance,
     check_on_error,
+    error_row,
+    plan_pair,
+    planned_row,
     resolve_measures,
 )
 from repscope.engine.cross_moments import CrossMoments
@@ -91,6 +94,7 @@ from repscope.engine.tasks import (
 )
 from repscope.inference.heldout import stats_for
 from repscope.inference.options import Stats
+from repscope.measures.planning import Plan
 from repscope.storage.results_db import ResultKey, ResultsDB, canonical_json
 
 #: ways to run a grid (``None``: Dask inside
@@ -137,6 +141,7 @@ def grid(
     threads: int | None = None,
     fitted: str = "heldout",
     chance: bool = True,
+    memory: Any = None,
 ) -> ResultTable:
     """Compare every pair of representations with every measure.
 
@@ -189,6 +194,10 @@ def grid(
     chance : add each row's chance level at its shape (:mod:`repscope.inference.chance`):
         columns ``chance`` and, for rows without a permutation null, ``calibrated``;
         a warning when unrelated data of that shape would already score high.
+    memory : the memory budget each measure plans within for each pair, as in
+        :func:`repscope.compare` (column ``path``: ``exact``, ``exact-blocked`` or
+        ``estimated``; refusals are recorded errors).  Pairs beyond the exact in-memory
+        path run one after the other in this process, reading only the rows they need.
 
     Returns
     -------
@@ -225,23 +234,32 @@ def grid(
         done = (database.done_keys(include_errors=not retry_errors)
                 if database is not None else set())
         tasks: list[Task] = []
+        planned: list[tuple[Task, Plan | str]] = []  # pairs beyond the exact in-memory path
         all_keys: list[ResultKey] = []
         seen: set[ResultKey] = set()
         for m, orders in measure_orders:
             params_json = canonical_json(m.params)
-            stats_json = canonical_json(stats_for(st, m).as_key())
+            stats_key = stats_for(st, m).as_key()
             for a, b in orders:
+                plan = plan_pair(m, reps[a], reps[b], memory, on_error)
+                # a blocked or estimated row is stored under its path, so that a run with
+                # a budget that fits computes (and does not re-use) the exact in-memory row
+                extra = ({"path": plan.path} if plan is not None and not isinstance(plan, str)
+                         and plan.path != "exact" else {})
                 key = ResultKey.make(a[0], a[1], b[0], b[1], m.info.name, params=params_json,
-                                     stats=stats_json, n=n, seed=seed, dataset=dataset,
-                                     measure_version=m.info.version)
+                                     stats=canonical_json({**stats_key, **extra}), n=n,
+                                     seed=seed, dataset=dataset, measure_version=m.info.version)
                 if key in seen:  # the same measure listed twice
                     continue
                 seen.add(key)
                 all_keys.append(key)
                 if key not in done:
-                    tasks.append(Task(a, b, m, key))
+                    if plan is None or (not isinstance(plan, str) and plan.path == "exact"):
+                        tasks.append(Task(a, b, m, key))
+                    else:
+                        planned.append((Task(a, b, m, key), plan))
         computed: dict[ResultKey, dict[str, Any]] = {}
-        with progress_bar(len(tasks), "grid", progress) as advance:
+        with progress_bar(len(tasks) + len(planned), "grid", progress) as advance:
 
             def emit(task: Task, row: dict[str, Any]) -> None:
                 row = add_chance(task.m, dict(row)) if chance else row
@@ -262,6 +280,11 @@ def grid(
                 run_tasks(tasks, lambda k: materialise(reps[k]), widths, n, stats=st,
                           seed=seed, on_error=on_error, emit=emit, table=CrossMoments(),
                           threads=n_threads)
+            for task, plan in planned:
+                xa, xb = reps[task.a], reps[task.b]
+                emit(task, error_row(task.m, plan, xa, xb) if isinstance(plan, str) else
+                     planned_row(task.m, xa, xb, plan, stats=stats_for(st, task.m), seed=seed,
+                                 on_error=on_error))
         if database is not None:  # uniform rows (versions, run_id, timestamp) for old and new
             stored: dict[ResultKey, dict[str, Any]] = {}
             wanted = set(all_keys)

@@ -28,6 +28,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "estimate",
     "ci_low",
     "ci_high",
+    "path",
     "pvalue",
     "p_floor",
     "calibrated",

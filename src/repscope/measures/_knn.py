@@ -19,14 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from repscope.core.errors import DegenerateInputError, InsufficientSamplesError
 from repscope.core.linalg import snap
 from repscope.measures.base import Measure, Prepared
+from repscope.measures.knn_big import query_neighbours, top_k
 from repscope.measures.metadata import Invariance
+from repscope.measures.planning import Estimate, Plan, mean_interval
 
 __all__ = [
     "METRICS",
@@ -44,6 +46,12 @@ METRICS = ("euclidean", "cosine")
 
 #: float64 entries of one distance block (32 MiB)
 _BLOCK_BUDGET = 1 << 22
+#: largest n of the exact blocked path (one pass over the data per block of queries)
+BLOCKED_MAX_N = 100_000
+#: most sampled queries of an estimate
+MAX_QUERIES = 32_768
+#: modelled bytes of the tiles of one blocked pass (at the smallest tile sizes)
+_TILE_BYTES = 2 * 2**20
 
 
 def _rows_per_block(n: int, width: int) -> int:
@@ -96,20 +104,6 @@ def sq_distance_blocks(
         snap(d, (sq[s:e] + top)[:, None])
         d[np.arange(e - s), np.arange(s, e)] = np.inf
         yield s, e, d
-
-
-def _top_k(d: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` smallest entries of each row, nearest first, ties by index."""
-    part = np.argpartition(d, k - 1, axis=1)[:, :k]
-    thr = np.take_along_axis(d, part, axis=1).max(axis=1)
-    n_within = np.count_nonzero(d <= thr[:, None], axis=1)
-    for r in np.flatnonzero(n_within > k):  # a tie straddles the k-th place
-        cand = np.flatnonzero(d[r] <= thr[r])
-        order = np.lexsort((cand, d[r, cand]))
-        part[r] = cand[order[:k]]
-    vals = np.take_along_axis(d, part, axis=1)
-    order = np.lexsort((part, vals), axis=-1)
-    return np.take_along_axis(part, order, axis=1)
 
 
 @dataclass(frozen=True)
@@ -179,7 +173,7 @@ def knn(x: Any, k: int, metric: str = "euclidean", *, who: str = "X") -> Neighbo
     z = metric_space(x, metric, who)
     idx = np.empty((n, k), dtype=np.int64)
     for s, e, d in sq_distance_blocks(z):
-        idx[s:e] = _top_k(d, k)
+        idx[s:e] = top_k(d, k)
     return Neighbours(idx, _exact_distances(z, idx, metric), metric)
 
 
@@ -251,6 +245,72 @@ class KNNMeasure(Measure):
     """
 
     bias_correctable = False
+
+    def exact_bytes(self, n: int, dx: int, dy: int) -> float:
+        """Float64 copies and metric-space copies of both inputs, the neighbour lists and
+        their matching, and the distance blocks (:data:`_BLOCK_BUDGET` entries, O(n) not n²)."""
+        k = int(self.params["k"])
+        block = 8.0 * max(_BLOCK_BUDGET, n)
+        return 24.0 * n * (dx + dy) + 64.0 * n * k + 3 * block
+
+    # ------------------------------------------------------- beyond memory
+    #: whether the value is a mean over samples of per-sample values computed from the
+    #: two neighbour lists (:meth:`_values`): then an exact blocked path and a
+    #: sampled-query estimate exist (:mod:`repscope.measures.knn_big`)
+    per_query: ClassVar[bool] = False
+    #: sampled queries of the estimate (None: 2048, more until the interval is narrow)
+    queries: int | None = None
+    #: full width of the 95 % interval the adaptive sample aims for
+    target_width: float = 0.02
+
+    @property
+    def estimable(self) -> bool:  # type: ignore[override]
+        return self.per_query
+
+    def blocked_bytes(self, n: int, dx: int, dy: int) -> float | None:
+        """Neighbour lists of all samples and the tiles of one pass (n <= BLOCKED_MAX_N)."""
+        if not self.per_query or n > BLOCKED_MAX_N:
+            return None
+        return 48.0 * n * self.params["k"] + _TILE_BYTES + 24.0 * 256 * max(dx, dy)
+
+    def estimate_bytes(self, n: int, dx: int, dy: int) -> float | None:
+        if not self.per_query:
+            return None
+        return 48.0 * 2048 * self.params["k"] + _TILE_BYTES + 24.0 * 256 * max(dx, dy)
+
+    def _values(self, nx: Neighbours, ny: Neighbours) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _lists(self, X: Any, Y: Any, queries: np.ndarray, budget: int
+               ) -> tuple[Neighbours, Neighbours]:
+        k, metric = self.params["k"], self.params["metric"]
+        empty = np.zeros((queries.shape[0], k))
+        return (Neighbours(query_neighbours(X, queries, k, metric, budget=budget, who="X"),
+                           empty, metric),
+                Neighbours(query_neighbours(Y, queries, k, metric, budget=budget, who="Y"),
+                           empty, metric))
+
+    def _blocked(self, X: Any, Y: Any, plan: Plan) -> Estimate:
+        nx, ny = self._lists(X, Y, np.arange(plan.n), plan.budget)
+        return Estimate(float(np.mean(self._values(nx, ny))), "exact-blocked")
+
+    def _estimated(self, X: Any, Y: Any, plan: Plan, seed: int, level: float) -> Estimate:
+        n = plan.n
+        order = np.random.default_rng(seed).permutation(n)
+        q = min(n, self.queries or 2048)
+        nx, ny = self._lists(X, Y, order[:q], plan.budget)
+        values = self._values(nx, ny)
+        est, lo, hi = mean_interval(values, n, level)
+        if self.queries is None and hi - lo > self.target_width and q < min(n, MAX_QUERIES):
+            room = int(plan.budget // (48 * self.params["k"]))
+            more = min(n, MAX_QUERIES, room,
+                       int(np.ceil(q * ((hi - lo) / self.target_width) ** 2)))
+            nx, ny = self._lists(X, Y, order[q:more], plan.budget)
+            values = np.concatenate([values, self._values(nx, ny)])
+            est, lo, hi = mean_interval(values, n, level)
+        lo_v, hi_v = self.info.value_range
+        return Estimate(est, "estimated", max(lo_v, lo), min(hi_v, hi), level,
+                        detail={"queries": int(values.shape[0]), "seed": seed})
 
     def _check_params(self) -> None:
         self._param_range("k", 1, integer=True)

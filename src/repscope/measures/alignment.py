@@ -16,7 +16,7 @@ assignment step uses :func:`scipy.optimize.linear_sum_assignment`, hence
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -126,6 +126,8 @@ class AlignedCosine(Measure):
     of Neural Network Models: A Survey of Functional and Representational
     Measures", 2023.
     """
+
+    pair_bytes: ClassVar[float] = 0.0  # O(n·d) memory: no n × n matrix
 
     info = MeasureInfo(
         name="aligned_cosine",

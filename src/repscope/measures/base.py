@@ -32,6 +32,7 @@ from repscope.core.errors import (
     RepscopeError,
 )
 from repscope.core.linalg import centred_rank_at_most_one
+from repscope.core.memory import parse_memory
 from repscope.core.validation import (
     as_representation,
     check_magnitude,
@@ -41,6 +42,7 @@ from repscope.core.validation import (
     warn_degenerate,
 )
 from repscope.measures.metadata import Invariance, MeasureInfo
+from repscope.measures.planning import REQUESTS, Estimate, Plan, choose_path, shape_of
 
 __all__ = ["Measure", "Prepared", "numerical_errors"]
 
@@ -151,6 +153,14 @@ class Measure:
     #: centred representation has rank <= 1 (its samples lie on one line), for
     #: measures of representations; measures of per-representation summaries opt out
     warns_rank_one: ClassVar[bool] = True
+    #: modelled bytes per pair of samples of the exact in-memory path (its n × n matrices)
+    pair_bytes: ClassVar[float] = 32.0
+    #: whether the measure has an estimated path (:meth:`_estimated`)
+    estimable: ClassVar[bool] = False
+    #: the memory budget (bytes, a string such as ``"4GiB"``, or None: the default)
+    memory: Any = None
+    #: the path asked for: ``"auto"`` (the plan decides) or one of the planned paths
+    path: str = "auto"
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(self.info.params))
@@ -207,9 +217,95 @@ class Measure:
         return to_float(self.compute(X, Y))
 
     def compute(self, X: Any, Y: Any) -> Array:
-        """Compute the measure; returns a 0-d float64 array in the input's backend."""
-        px, py = self.prepare(X, "X"), self.prepare(Y, "Y")
-        return self.compare_prepared(px, py)
+        """Compute the measure; returns a 0-d float64 array in the input's backend.
+
+        Within the memory budget (:meth:`plan`) this is the exact in-memory path;
+        otherwise the value of the blocked or estimated path (:meth:`estimate`).
+        """
+        plan = self.plan_for(X, Y)
+        if plan is None or plan.path == "exact":
+            px, py = self.prepare(X, "X"), self.prepare(Y, "Y")
+            return self.compare_prepared(px, py)
+        import numpy as np
+
+        return np.asarray(self.run_plan(X, Y, plan).value, dtype=np.float64)
+
+    # ------------------------------------------------------------- planning
+    def configure(self, *, memory: Any = None, path: str = "auto") -> Measure:
+        """Set this instance's memory budget and path request; returns ``self``."""
+        if path not in REQUESTS:
+            raise InvalidParameterError(f"path must be one of {REQUESTS}, got {path!r}")
+        if memory is not None:
+            parse_memory(memory)  # reject a malformed budget now
+        self.memory, self.path = memory, path
+        return self
+
+    def exact_bytes(self, n: int, dx: int, dy: int) -> float:
+        """Modelled peak bytes of the exact in-memory path (default: two float64 copies of
+        each input and :attr:`pair_bytes` per pair of samples)."""
+        return 16.0 * n * (dx + dy) + self.pair_bytes * float(n) * n
+
+    def blocked_bytes(self, n: int, dx: int, dy: int) -> float | None:
+        """Modelled peak bytes of the exact blocked path; None where the measure has none."""
+        return None
+
+    def estimate_bytes(self, n: int, dx: int, dy: int) -> float | None:
+        """Smallest modelled peak of the estimated path; None where the measure has none."""
+        return None
+
+    def plan(self, n: int, dx: int, dy: int, memory: Any = None, path: str | None = None
+             ) -> Plan:
+        """The path this measure takes for ``(n, dx, dy)`` within the budget.
+
+        ``memory`` and ``path`` default to the instance's (:meth:`configure`).  Raises
+        :class:`~repscope.core.errors.MemoryBudgetError`, before anything is allocated,
+        when no path fits, naming the largest n the exact paths handle.
+        """
+        budget = parse_memory(self.memory if memory is None else memory)
+        return choose_path(self, n, dx, dy, budget, self.path if path is None else path)
+
+    def plan_for(self, X: Any, Y: Any, memory: Any = None, path: str | None = None
+                 ) -> Plan | None:
+        """:meth:`plan` for the shapes of ``X`` and ``Y`` (None where they are not a pair of
+        2-D or 1-D arrays of equal length: the exact path then raises the shape error)."""
+        try:
+            (n, dx), (ny, dy) = shape_of(X), shape_of(Y)
+        except (RepscopeError, TypeError, ValueError):
+            return None
+        if n != ny:
+            return None
+        return self.plan(n, dx, dy, memory, path)
+
+    def estimate(self, X: Any, Y: Any, *, memory: Any = None, path: str | None = None,
+                 seed: int = 0, level: float = 0.95) -> Estimate:
+        """The value on the planned path, with the path taken and (when estimated) its
+        confidence interval at ``level``, from subsets or sampled queries drawn with ``seed``."""
+        plan = self.plan_for(X, Y, memory, path)
+        return self.run_plan(X, Y, plan, seed=seed, level=level)
+
+    def run_plan(self, X: Any, Y: Any, plan: Plan | None, *, seed: int = 0,
+                 level: float = 0.95) -> Estimate:
+        """Run ``plan`` (None or ``"exact"``: the in-memory path)."""
+        if plan is None or plan.path == "exact":
+            px, py = self.prepare(X, "X"), self.prepare(Y, "Y")
+            return Estimate(to_float(self.compare_prepared(px, py)), "exact")
+        with numerical_errors(self.info.name, f"comparing X and Y ({plan.path})"):
+            if plan.path == "exact-blocked":
+                est = self._blocked(X, Y, plan)
+            else:
+                est = self._estimated(X, Y, plan, seed, level)
+        if not math.isfinite(est.value):
+            raise NonFiniteResultError(
+                f"{self.info.name} produced a non-finite value ({est.value}) on its "
+                f"{plan.path} path; the inputs are degenerate for this measure")
+        return est
+
+    def _blocked(self, X: Any, Y: Any, plan: Plan) -> Estimate:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _estimated(self, X: Any, Y: Any, plan: Plan, seed: int, level: float
+                   ) -> Estimate:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def prepare(self, X: Any, name: str = "X") -> Prepared:
         """Validate one representation and precompute what comparisons reuse.

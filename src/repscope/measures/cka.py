@@ -53,9 +53,11 @@ from repscope.measures._kernels import (
     u_center,
 )
 from repscope.measures.base import Prepared
+from repscope.measures.kernel_estimate import BANDWIDTH_SAMPLE, kernel_subsets
 from repscope.measures.metadata import GEOMETRY, UNBIASED, Invariance, MeasureInfo
 from repscope.measures.moment_measure import MomentMeasure, feature_cost, gram_cost
 from repscope.measures.moments import SecondMoments
+from repscope.measures.planning import Estimate, Plan, largest_n, shape_of
 from repscope.measures.registry import register
 
 __all__ = ["CKA", "HSIC"]
@@ -104,6 +106,35 @@ class _KernelMixin(MomentMeasure):
     @property
     def min_samples_reason(self) -> str:
         return UNBIASED.reason if self.params["debiased"] else self.info.min_samples_reason
+
+    # ------------------------------------------------------- beyond memory
+    #: the estimated path: samples per subset (at most) and number of disjoint subsets
+    subset_size: int = 4000
+    subsets: int = 16
+
+    @property
+    def estimable(self) -> bool:  # type: ignore[override]
+        """RBF kernels and the debiased estimator (no blocked path): subsets."""
+        return not self.supports_moments
+
+    def exact_bytes(self, n: int, dx: int, dy: int) -> float:
+        if self.params["kernel"] == "rbf":  # distances, kernels and their temporaries
+            return 24.0 * n * (dx + dy) + 96.0 * float(n) * n
+        return super().exact_bytes(n, dx, dy)
+
+    def estimate_bytes(self, n: int, dx: int, dy: int) -> float | None:
+        pairs = BANDWIDTH_SAMPLE * (BANDWIDTH_SAMPLE - 1) / 2.0
+        return 8.0 * BANDWIDTH_SAMPLE * (dx + dy) + 8.0 * pairs + 64.0 * min(n, 200) ** 2
+
+    def _estimated(self, X: Any, Y: Any, plan: Plan, seed: int, level: float) -> Estimate:
+        n, dx = shape_of(X)
+        dy = shape_of(Y)[1]
+        room = plan.budget - 8.0 * BANDWIDTH_SAMPLE * (dx + dy)
+        fits = largest_n(lambda s: 8.0 * s * (dx + dy) + 64.0 * float(s) * s, int(room))
+        size = max(4, min(self.subset_size, n // 2, fits))
+        subsets = max(2, min(self.subsets, n // size))
+        return kernel_subsets(self.info.name, X, Y, self.params["kernel"], self.params["sigma"],
+                              size, subsets, seed, level)
 
     def path_costs(self, n: int, dx: int, dy: int) -> tuple[float, float]:
         """Flops of the two linear-kernel paths (no eigenproblems on either)."""

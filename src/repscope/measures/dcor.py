@@ -37,6 +37,7 @@ from repscope.core.errors import DegenerateInputError
 from repscope.measures._kernels import _safe_sqrt, distances, double_center, u_center, u_inner
 from repscope.measures.base import Measure, Prepared
 from repscope.measures.metadata import GEOMETRY, UNBIASED, Invariance, MeasureInfo
+from repscope.measures.planning import Estimate, Plan, shape_of, subset_mean, subset_plan
 from repscope.measures.registry import register
 
 __all__ = ["DistanceCorrelation", "DistanceCorrelationSqUnbiased"]
@@ -188,6 +189,19 @@ class DistanceCorrelationSqUnbiased(Measure):
         differentiable=True,
         **UNBIASED.fields(),
     )
+    #: the estimated path (beyond the budget): mean over disjoint random subsets of at most
+    #: ``subset_size`` samples (:func:`repscope.measures.planning.subset_mean`)
+    estimable = True
+    subset_size: int = 4000
+    subsets: int = 16
+
+    def estimate_bytes(self, n: int, dx: int, dy: int) -> float | None:
+        return self.exact_bytes(min(n, 200), dx, dy)
+
+    def _estimated(self, X: Any, Y: Any, plan: Plan, seed: int, level: float) -> Estimate:
+        (n, dx), dy = shape_of(X), shape_of(Y)[1]
+        size, k = subset_plan(self, n, dx, dy, plan.budget, self.subset_size, self.subsets)
+        return subset_mean(self, X, Y, size, k, seed, level)
 
     def _prepare(self, p: Prepared) -> None:
         dist = distances(p.data)

@@ -64,6 +64,8 @@ class _OutputMeasure(Measure):
     predicted class labels for either argument (:meth:`prepare`).
     """
 
+    pair_bytes: ClassVar[float] = 0.0  # O(n·d) memory: no n × n matrix
+
     requires_variance = False
     #: whether a 1-D vector of integer class labels may stand for (n, C) outputs
     accepts_labels: ClassVar[bool] = True

@@ -7,7 +7,7 @@ torch input explicitly.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -238,6 +238,8 @@ class ClusterMutualInformation(Measure):
     Strehl & Ghosh, "Cluster ensembles", JMLR 2002 (NMI); clustering-based
     comparison as surveyed by Klabunde et al., ACM Computing Surveys 2025.
     """
+
+    pair_bytes: ClassVar[float] = 0.0  # O(n·d) memory: no n × n matrix
 
     info = MeasureInfo(
         name="cluster_mutual_information",

@@ -84,6 +84,8 @@ class MeanSVD(Measure):
     (:mod:`repscope.identifiability.dissimilarity`) build d_{f,g} from it.
     """
 
+    pair_bytes: ClassVar[float] = 0.0  # O(n·d) memory: no n × n matrix
+
     info: ClassVar[MeasureInfo] = MeasureInfo(
         name="m_svd",
         family="identifiability",

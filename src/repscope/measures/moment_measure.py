@@ -42,18 +42,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from repscope.core.arrays import Array, float64, is_torch, namespace
+from repscope.core.arrays import Array, float64, is_torch, namespace, to_float
 from repscope.core.errors import DegenerateInputError, InputValueError
 from repscope.core.linalg import MIXED_BLOCK, is_low_precision, mixed_cross, mixed_gram
 from repscope.core.validation import input_epsilon, max_abs
 from repscope.measures.base import Measure, Prepared, numerical_errors
 from repscope.measures.moments import SecondMoments
+from repscope.measures.planning import Estimate, Plan, row_blocks
 
 __all__ = ["MIXED_SAFE_RANGE", "MomentMeasure", "choose_gram", "feature_cost", "gram_cost"]
 
 #: relative cost of one flop of a dense symmetric eigen/SVD problem vs one GEMM flop
 #: (reductions to tridiagonal/bidiagonal form run at BLAS-2 speed)
 EIG_WEIGHT = 10.0
+#: rows per block of the exact blocked path (:meth:`MomentMeasure._blocked`)
+BLOCK_ROWS = 8192
+#: fewest rows per block (the blocked path's modelled memory)
+MIN_BLOCK_ROWS = 256
 
 
 def feature_cost(n: int, dx: int, dy: int, eig: bool = True) -> float:
@@ -366,6 +371,39 @@ class MomentMeasure(Measure):
 
     def check_regime(self, n: int, dx: int, dy: int) -> None:
         """Hook for degeneracy warnings (e.g. d >= n for CCA)."""
+
+    # ------------------------------------------------------------- planning
+    #: modelled bytes per pair of samples of the Gram (n × n) path
+    gram_pair_bytes: ClassVar[float] = 48.0
+
+    def exact_bytes(self, n: int, dx: int, dy: int) -> float:
+        """Float64 copies and centred copies of both inputs, plus the d × d statistics or
+        the n × n Grams of the path :meth:`use_gram` picks."""
+        data = 24.0 * n * (dx + dy)
+        if self.use_gram(n, dx, dy):
+            return data + self.gram_pair_bytes * float(n) * n
+        return data + 48.0 * float(dx + dy) ** 2
+
+    def blocked_bytes(self, n: int, dx: int, dy: int) -> float | None:
+        """Statistics accumulated by blocks of :data:`BLOCK_ROWS` rows (instances that are
+        functions of second moments)."""
+        if not self.supports_moments:
+            return None
+        return 24.0 * MIN_BLOCK_ROWS * (dx + dy) + 48.0 * float(dx + dy) ** 2
+
+    def _blocked(self, X: Any, Y: Any, plan: Plan) -> Estimate:
+        """:class:`SecondMoments` of blocks of rows merged exactly (float64), then
+        :meth:`from_moments`."""
+        dx, dy = int(X.shape[1]), int(Y.shape[1])
+        spare = plan.budget - 48.0 * float(dx + dy) ** 2
+        rows = int(max(MIN_BLOCK_ROWS, min(BLOCK_ROWS, spare // (24.0 * (dx + dy)))))
+        mom: SecondMoments | None = None
+        for (_, _, xb), (_, _, yb) in zip(row_blocks(X, rows, "X"), row_blocks(Y, rows, "Y")):
+            part = SecondMoments.from_arrays(xb, yb, validate=False)
+            mom = part if mom is None else mom.merge(part)
+        assert mom is not None
+        return Estimate(to_float(self.from_moments(mom)), "exact-blocked",
+                        detail={"block_rows": rows})
 
     def _from_moments(self, mom: SecondMoments) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError

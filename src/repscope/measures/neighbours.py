@@ -121,10 +121,14 @@ class KNNJaccard(_PairwiseKNN):
         **NEIGHBOURS.fields(),
     )
 
-    def _from_neighbours(self, nx: Neighbours, ny: Neighbours, px: Prepared, py: Prepared) -> float:
+    per_query = True
+
+    def _values(self, nx: Neighbours, ny: Neighbours) -> np.ndarray:
         _, s = shared_neighbours(nx, ny)
-        k = nx.k
-        return float(np.mean(s / (2.0 * k - s)))
+        return s / (2.0 * nx.k - s)
+
+    def _from_neighbours(self, nx: Neighbours, ny: Neighbours, px: Prepared, py: Prepared) -> float:
+        return float(np.mean(self._values(nx, ny)))
 
 
 @register
@@ -160,9 +164,14 @@ class MutualKNN(_PairwiseKNN):
         **NEIGHBOURS.fields(),
     )
 
-    def _from_neighbours(self, nx: Neighbours, ny: Neighbours, px: Prepared, py: Prepared) -> float:
+    per_query = True
+
+    def _values(self, nx: Neighbours, ny: Neighbours) -> np.ndarray:
         _, s = shared_neighbours(nx, ny)
-        return float(np.mean(s / nx.k))
+        return s / nx.k
+
+    def _from_neighbours(self, nx: Neighbours, ny: Neighbours, px: Prepared, py: Prepared) -> float:
+        return float(np.mean(self._values(nx, ny)))
 
 
 @register
@@ -253,15 +262,19 @@ class RankSimilarity(_PairwiseKNN):
         **NEIGHBOURS.fields(),
     )
 
+    per_query = True
+
     def _from_neighbours(self, nx: Neighbours, ny: Neighbours, px: Prepared, py: Prepared) -> float:
+        return float(np.mean(self._values(nx, ny)))
+
+    def _values(self, nx: Neighbours, ny: Neighbours) -> np.ndarray:
         pos_y, counts = shared_neighbours(nx, ny)
         joint = pos_y >= 0
         r = np.arange(1, nx.k + 1, dtype=np.float64)[None, :]  # ranks in X's list
         r2 = pos_y.astype(np.float64) + 1.0  # ranks in Y's list
         terms = np.where(joint, 2.0 / ((1.0 + np.abs(r - r2)) * (r + r2)), 0.0)
         harmonic = np.concatenate(([1.0], np.cumsum(1.0 / np.arange(1, nx.k + 1))))
-        v = np.where(counts > 0, terms.sum(axis=1) / harmonic[counts], 0.0)
-        return float(np.mean(v))
+        return np.where(counts > 0, terms.sum(axis=1) / harmonic[counts], 0.0)
 
 
 def _unit_rows(x: np.ndarray, who: str, name: str) -> np.ndarray:

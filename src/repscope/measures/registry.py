@@ -116,7 +116,7 @@ def _typed_like_defaults(cls: type[Measure], params: dict[str, Any]) -> dict[str
     return out
 
 
-def measure(name: str, **params: Any) -> Measure:
+def measure(name: str, *, memory: Any = None, path: str = "auto", **params: Any) -> Measure:
     """Return the measure ``name`` configured with ``params``: a callable ``(X, Y) -> float``.
 
     ``name`` is matched case-insensitively and may carry parameters in the
@@ -125,9 +125,18 @@ def measure(name: str, **params: Any) -> Measure:
     (a parameter given both ways must have the same value).  Parameters the
     measure does not have raise :class:`~repscope.InvalidParameterError` listing
     the ones it has.
+
+    ``memory`` is the budget the measure plans within (``"4GiB"``, a number of bytes;
+    default: half the available memory, :mod:`repscope.core.memory`); ``path`` asks
+    for one path (``"exact"``, ``"exact-blocked"``, ``"estimated"``) instead of the
+    planned one (``"auto"``).  See :meth:`Measure.plan`.
     """
     if isinstance(name, str) and name in _REGISTRY:  # a registered name as it is
-        return _REGISTRY[name](**params)
+        return _REGISTRY[name](**params).configure(memory=memory, path=path)
+    return _configured(name, params).configure(memory=memory, path=path)
+
+
+def _configured(name: str, params: dict[str, Any]) -> Measure:
     parsed = parse_measure(name) if isinstance(name, str) else None
     cls = measure_class(parsed.name if parsed else name)
     given = _typed_like_defaults(cls, parsed.params) if parsed else {}

@@ -15,7 +15,7 @@ space).  ``linear_regression_cv`` scores out-of-fold predictions instead.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -170,6 +170,8 @@ class LinearRegressionCV(Measure):
     Klabunde et al., survey 2023 (linear regression); Stone, "Cross-validatory
     choice and assessment of statistical predictions", JRSS B 1974.
     """
+
+    pair_bytes: ClassVar[float] = 0.0  # O(n·d) memory: no n × n matrix
 
     info = MeasureInfo(
         name="linear_regression_cv",

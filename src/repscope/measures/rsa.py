@@ -62,11 +62,14 @@ from repscope.core.arrays import Array, is_torch, namespace
 from repscope.core.errors import DegenerateInputError
 from repscope.core.linalg import is_low_precision, snap
 from repscope.core.threads import available_cpus
+from repscope.measures import rsa_big
 from repscope.measures._kernels import distances, sq_distances, upper_triangle
 from repscope.measures.base import Measure, Prepared
 from repscope.measures.metadata import GEOMETRY, Invariance, MeasureInfo
+from repscope.measures.planning import Estimate, Plan, shape_of, subset_mean, subset_plan
 from repscope.measures.ranks import _CHUNK, _PASS, centred_ranks
 from repscope.measures.registry import register
+from repscope.measures.rsa_big import FLOAT64_MAX_M, _normalised_rows, _unit_rows
 
 __all__ = ["RSA", "rdm_vector", "rdm_gemm", "centred_ranks", "FAST_MIN_N"]
 
@@ -74,8 +77,8 @@ __all__ = ["RSA", "rdm_vector", "rdm_gemm", "centred_ranks", "FAST_MIN_N"]
 FAST_MIN_N = 256
 #: bytes of the Gram block temporary of :func:`rdm_gemm`
 BLOCK_BYTES = 256 * 2**20
-#: float64 RDMs longer than this are stored in float32 (memory: 8 vs 4 bytes per pair)
-FLOAT64_MAX_M = 2**27
+#: largest n of the exact blocked path (its cost grows as n²d; beyond it RSA is estimated)
+BLOCKED_MAX_N = 200_000
 #: most rows per GEMM block of :func:`rdm_gemm` (each block also computes the
 #: (b−1)b/2 products below its diagonal; small blocks waste less)
 _BLOCK_ROWS = 512
@@ -97,17 +100,6 @@ _RDM_INVARIANCES: dict[str, frozenset[Invariance]] = {
     "cosine": frozenset({_P, _O, _S}),
     "correlation": frozenset({_P, _S}),
 }
-
-
-def _unit_rows(x: Array, what: str) -> Array:
-    xp = namespace(x)
-    norms = xp.sqrt(xp.sum(x * x, axis=1, keepdims=True))
-    if not bool(xp.all(norms > 0)):
-        raise DegenerateInputError(
-            f"rsa: the {what} RDM needs every sample to have a non-zero "
-            f"{'vector' if what == 'cosine' else 'variance across features'}; some do not"
-        )
-    return x / norms
 
 
 def rdm_vector(x: Array, rdm: str) -> Array:
@@ -140,19 +132,6 @@ def rdm_vector(x: Array, rdm: str) -> Array:
     else:
         v = upper_triangle(sq_distances(x))
     return v / 2.0 if half else v
-
-
-def _normalised_rows(x: np.ndarray, rdm: str, dtype: Any) -> np.ndarray:
-    """Rows centred across features (correlation) and scaled to unit norm, as ``dtype``."""
-    n = x.shape[0]
-    out = np.empty(x.shape, dtype=dtype)
-    step = max(1, (64 * 2**20) // max(1, 8 * x.shape[1]))
-    for i in range(0, n, step):
-        b = np.asarray(x[i : i + step], dtype=np.float64)
-        if rdm == "correlation":
-            b = b - b.mean(axis=1, keepdims=True)
-        out[i : i + step] = _unit_rows(b, rdm)
-    return out
 
 
 def rdm_gemm(
@@ -309,6 +288,40 @@ class RSA(Measure):
         variants=tuple({"rdm": r, "compare": c} for r in RDMS for c in COMPARATORS),
     )
     thread_safe: ClassVar[bool] = True
+
+    def exact_bytes(self, n: int, dx: int, dy: int) -> float:
+        """Both condensed RDMs (float64 up to :data:`FLOAT64_MAX_M` entries, else float32),
+        their int32 ranks, the sort buffers of one rank group and the normalised rows."""
+        m = n * (n - 1) / 2.0
+        rdm = 8.0 if m <= FLOAT64_MAX_M else 4.0
+        return 16.0 * n * (dx + dy) + 2.0 * m * (rdm + 4.0) + 16.0 * min(m, 2.0**27)
+
+    #: the estimated path: stimuli per subset (at most) and number of disjoint subsets
+    subset_size: int = 10_000
+    subsets: int = 16
+
+    @property
+    def estimable(self) -> bool:  # type: ignore[override]
+        return True
+
+    def blocked_bytes(self, n: int, dx: int, dy: int) -> float | None:
+        """:func:`repscope.measures.rsa_big.rsa_blocked` (not Kendall; n <= BLOCKED_MAX_N)."""
+        if self.params["compare"] == "kendall" or n > BLOCKED_MAX_N:
+            return None
+        return rsa_big.blocked_bytes(n, dx, dy, self.params["compare"])
+
+    def estimate_bytes(self, n: int, dx: int, dy: int) -> float | None:
+        return self.exact_bytes(min(n, 500), dx, dy)
+
+    def _blocked(self, X: Any, Y: Any, plan: Plan) -> Estimate:
+        low = is_low_precision(X) and is_low_precision(Y)
+        return rsa_big.rsa_blocked(X, Y, self.params["rdm"], self.params["compare"],
+                                   low_precision=low, budget=plan.budget)
+
+    def _estimated(self, X: Any, Y: Any, plan: Plan, seed: int, level: float) -> Estimate:
+        (n, dx), dy = shape_of(X), shape_of(Y)[1]
+        size, k = subset_plan(self, n, dx, dy, plan.budget, self.subset_size, self.subsets)
+        return subset_mean(self, X, Y, size, k, seed, level)
 
     def _check_params(self) -> None:
         self._param_in("rdm", RDMS)

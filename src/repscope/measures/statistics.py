@@ -15,7 +15,7 @@ neighbour search.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -156,6 +156,8 @@ def twonn_dimension(x: Any) -> float:
 # ---------------------------------------------------------------- measures
 class _StatisticDifference(Measure):
     """``|s(X) − s(Y)|`` for a per-representation statistic ``s`` (cached by prepare)."""
+
+    pair_bytes: ClassVar[float] = 0.0  # O(n·d) memory: no n × n matrix
 
     requires_variance = False
     warns_rank_one = False  # one summary per representation: no geometry is compared

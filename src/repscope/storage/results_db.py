@@ -84,6 +84,7 @@ VALUE_COLUMNS: tuple[str, ...] = (
     "estimate",
     "ci_low",
     "ci_high",
+    "path",
     "pvalue",
     "p_floor",
     "calibrated",

@@ -167,11 +167,13 @@ def compare_study(spec: StudySpec, reps: dict, db: Any, dataset_id: str, progres
             names = ", ".join(map(measure_label, with_stats))
             _say(progress, f"comparing with statistics: {names}")
             grid(reps, measures=_grid_measures(with_stats), stats=stats, pairs=spec.pairs, db=db,
-                 dataset=dataset_id, seed=spec.seed, progress=progress, fitted=spec.fitted)
+                 dataset=dataset_id, seed=spec.seed, progress=progress, fitted=spec.fitted,
+                 memory=spec.memory)
         if plain:
             _say(progress, f"comparing: {', '.join(map(measure_label, plain))}")
             grid(reps, measures=_grid_measures(plain), pairs=spec.pairs, db=db,
-                 dataset=dataset_id, seed=spec.seed, progress=progress, fitted=spec.fitted)
+                 dataset=dataset_id, seed=spec.seed, progress=progress, fitted=spec.fitted,
+                 memory=spec.memory)
 
 
 # ------------------------------------------------------- functional + profiles

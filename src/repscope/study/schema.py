@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from repscope.core.errors import RepscopeError
+from repscope.core.memory import parse_memory
 from repscope.inference.options import CI_METHODS, DEFAULT_CI_METHOD
 
 __all__ = [
@@ -358,6 +359,23 @@ class CompareTable(_Table):
     fitted: Literal["heldout", "in_sample"] = Field(
         "heldout", description="Values of fitted measures (CCA family, regression): "
         "held-out or in-sample.")
+    memory: str | int | None = Field(
+        None, description="Memory budget of each comparison (`\"4GiB\"`, `\"512MiB\"` or "
+        "bytes; default: half the available memory). A measure whose exact in-memory path "
+        "does not fit takes its exact blocked or estimated path (result column `path`) or "
+        "records an error naming the largest n it handles.",
+        json_schema_extra={"toml_type": "string or integer"})
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        try:
+            parse_memory(v)
+        except RepscopeError as exc:
+            raise _problem(str(exc)) from None
+        return v
 
 
 class StatsTable(_Table):

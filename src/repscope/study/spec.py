@@ -117,6 +117,7 @@ class StudySpec:
     q: float = 0.05
     max_permutations: int = 10_000
     stability_resamples: int = 50
+    memory: str | int | None = None
 
 
 def _model(m: ModelTable, base: Path) -> ModelSpec:
@@ -179,6 +180,7 @@ def parse_study(data: Any, base: Path, path: Path | None = None) -> StudySpec:
         q=float(st.q),
         max_permutations=st.max_permutations,
         stability_resamples=rp.stability_resamples,
+        memory=cmp.memory,
     )
 
 
