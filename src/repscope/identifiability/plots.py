@@ -200,13 +200,21 @@ def plot_lm_figures(pairs: Any, k: int, out: str | Path) -> list[Path]:
         ax.errorbar(g["d_llv"], (lo + hi) / 2, yerr=(hi - lo) / 2, fmt="o", ms=4,
                     color=f"C{i}", label=f"width {int(w)}")
         top = max(top, float(np.nanmax(hi)) if hi.size else 0.0)
-    xmax = float(d["d_llv"].max()) * 1.05 if len(d) else 1.0
-    line = np.linspace(0, xmax, 50)
+    xs = d["d_llv"].to_numpy(float)
+    xs = xs[xs > 0]
+    log = xs.size > 0 and float(xs.max()) > 20 * float(xs.min())
+    xmax = float(xs.max()) * 1.05 if xs.size else 1.0
+    line = (np.geomspace(float(xs.min()) / 2, xmax, 50) if log else np.linspace(0, xmax, 50))
+    if log:
+        ax.set_xscale("log")
     if widths:
         m = int(min(widths))
         ax.plot(line, np.minimum(2 * m * line, 1.0), "k--", label=f"2M·ε (M = {m}), capped at 1")
     ax.plot(line, np.minimum(2 * line, 1.0), ":", color="grey", label="2·ε")
     ax.set_ylim(0, max(0.05, min(1.05, 1.2 * top)))
+    if xs.size and 2 * float(xs.min()) >= 1.0:
+        ax.text(0.5, 0.02, "2·d_LLV ≥ 1 for every pair: both bounds are vacuous here",
+                ha="center", va="bottom", fontsize=7, transform=ax.transAxes)
     ax.set_xlabel(f"d_LLV (K = {k})")
     ax.set_ylabel("d_{f,g} [lower, upper]")
     ax.set_title("d_{f,g} against d_LLV")

@@ -77,8 +77,8 @@ class LMSpec:
 LM_PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"vocab_size": 2048, "widths": (32, 64), "layers": 2, "heads": 4, "seeds": 3,
               "context": 64, "tokens": 500_000, "batch_size": 32},
-    "full": {"vocab_size": 2048, "widths": (32, 64, 128, 256), "layers": 3, "heads": 4,
-             "seeds": 3, "context": 64, "tokens": 2_000_000, "batch_size": 32},
+    "full": {"vocab_size": 2048, "widths": (32, 64, 128, 256), "layers": 2, "heads": 4,
+             "seeds": 3, "context": 64, "tokens": 1_000_000, "batch_size": 32},
     "test": {"vocab_size": 300, "widths": (8, 16), "layers": 1, "heads": 2, "seeds": 2,
              "context": 16, "tokens": 8_192, "batch_size": 16},
 }

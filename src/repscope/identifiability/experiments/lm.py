@@ -71,7 +71,7 @@ class LMConfig:
 
 LM_CONFIGS: dict[str, LMConfig] = {
     "quick": LMConfig(label_counts=(256, 1024), main_k=1024, budget=5_000),
-    "full": LMConfig(label_counts=(512, 1024, 2048), main_k=1024, budget=20_000),
+    "full": LMConfig(label_counts=(512, 1024), main_k=1024, budget=5_000),
     "test": LMConfig(label_counts=(32, 64), main_k=64, budget=500, n_boot=200),
 }
 
