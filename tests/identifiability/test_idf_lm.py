@@ -144,3 +144,14 @@ def test_claims_on_constructed_pairs() -> None:
     assert c["b"]["verdict"] == "holds" and c["b"]["bound_violations"] == 0
     # every pair has the same KL: the lowest third is all pairs, mean d_fg ≈ 0.125 > 0.1
     assert c["a"]["least_favourable"]["estimate"] == pytest.approx(df.d_fg_lower.mean())
+
+
+def test_table_printed_and_fresh_keeps_the_zoo(run: tuple[Path, Path, dict]) -> None:
+    zoo, out, _ = run
+    weights = {p.name: p.stat().st_mtime_ns for p in zoo.glob("*.pt")}
+    res = CliRunner().invoke(app, ["paper", "lm", "--preset", "test", "--zoo", str(zoo),
+                                   "--out", str(out), "--fresh", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "same-width pairs" in res.stdout and "(a) models close in KL" in res.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in zoo.glob("*.pt")} == weights
+    assert (out / "claims.json").is_file()

@@ -58,13 +58,20 @@ def lm(
     zoo: Annotated[Path | None, typer.Option(
         help="Zoo folder for the models (default $REPSCOPE_ZOO_DIR).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the claims as JSON.")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Discard earlier results in --out "
+                                        "(the trained models stay in the zoo).")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide progress.")]
     = False,
 ) -> None:
     """The paper's claims on tiny causal transformers (seeds × widths, one tokeniser): KL,
     d_LLV, d_{f,g}, m_CCA, CKA and Procrustes for every pair, figures, claims with CIs."""
+    from repscope.cli.paper_cmd import _fresh, _print_table
     from repscope.identifiability.experiments.common import jsonable
-    from repscope.identifiability.experiments.lm import LM_CONFIGS, run_lm_experiment
+    from repscope.identifiability.experiments.lm import (
+        LM_CONFIGS,
+        run_lm_experiment,
+        summarize_widths,
+    )
 
     if quick:
         preset = "quick"
@@ -72,16 +79,23 @@ def lm(
         raise InvalidParameterError(f"unknown preset {preset!r}; choose from {list(LM_CONFIGS)}")
     corpus = corpus or ("generated" if preset == "test" else "shakespeare")
     out = out or Path("repscope-out") / "paper" / f"lm-{preset}-{corpus}"
+    if fresh:
+        _fresh(out)
     t0 = time.perf_counter()
     models = build_lm_models(preset, corpus, zoo=zoo, corpus_path=corpus_path,
                              progress=not no_progress)
     settings = {"preset": preset, "corpus": corpus}
-    _, claims = run_lm_experiment(out, models, LM_CONFIGS[preset], settings=settings,
+    pairs, claims = run_lm_experiment(out, models, LM_CONFIGS[preset], settings=settings,
                                   progress=not no_progress)
     seconds = time.perf_counter() - t0
     if as_json:
         typer.echo(json.dumps(jsonable({**claims, "seconds": seconds}), indent=2))
         return
+    cfg = LM_CONFIGS[preset]
+    _print_table(f"same-width pairs at K = {cfg.main_k} (means)",
+                 summarize_widths(pairs, cfg.main_k).to_dict("records"),
+                 ["width", "n_pairs", "mean_kl_sym", "mean_d_llv", "mean_d_fg_lower",
+                  "mean_d_fg_upper", "mean_m_cca", "mean_cka", "mean_procrustes"])
     for line in claim_lines(claims):
         typer.echo(line)
     typer.echo(f"{seconds:.0f} s; tables, claims.json and figures in {out}")
