@@ -33,8 +33,7 @@ FreshOpt = Annotated[bool, typer.Option("--fresh", help="Discard earlier results
 NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="Hide the progress bars.")]
 ThreadsOpt = Annotated[int, typer.Option(help="torch CPU threads.")]
 DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when available), cpu or cuda.")]
-_OWN = ("config.json", "table1.csv", "pairs.csv", "seeds.csv", "summary.csv", "models.csv",
-        "claims.json")
+_OWN = ("config.json", "table1.csv", "pairs.csv", "seeds.csv", "summary.csv")
 
 
 def _ints(text: str | None, what: str) -> tuple[int, ...] | None:

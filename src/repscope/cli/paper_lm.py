@@ -65,7 +65,6 @@ def lm(
 ) -> None:
     """The paper's claims on tiny causal transformers (seeds × widths, one tokeniser): KL,
     d_LLV, d_{f,g}, m_CCA, CKA and Procrustes for every pair, figures, claims with CIs."""
-    from repscope.cli.paper_cmd import _fresh, _print_table
     from repscope.identifiability.experiments.common import jsonable
     from repscope.identifiability.experiments.lm import (
         LM_CONFIGS,
@@ -80,7 +79,7 @@ def lm(
     corpus = corpus or ("generated" if preset == "test" else "shakespeare")
     out = out or Path("repscope-out") / "paper" / f"lm-{preset}-{corpus}"
     if fresh:
-        _fresh(out)
+        discard_results(out)
     t0 = time.perf_counter()
     models = build_lm_models(preset, corpus, zoo=zoo, corpus_path=corpus_path,
                              progress=not no_progress)
@@ -92,13 +91,38 @@ def lm(
         typer.echo(json.dumps(jsonable({**claims, "seconds": seconds}), indent=2))
         return
     cfg = LM_CONFIGS[preset]
-    _print_table(f"same-width pairs at K = {cfg.main_k} (means)",
-                 summarize_widths(pairs, cfg.main_k).to_dict("records"),
-                 ["width", "n_pairs", "mean_kl_sym", "mean_d_llv", "mean_d_fg_lower",
-                  "mean_d_fg_upper", "mean_m_cca", "mean_cka", "mean_procrustes"])
+    print_summary(f"same-width pairs at K = {cfg.main_k} (means)",
+                  summarize_widths(pairs, cfg.main_k).to_dict("records"))
     for line in claim_lines(claims):
         typer.echo(line)
     typer.echo(f"{seconds:.0f} s; tables, claims.json and figures in {out}")
+
+
+#: what ``repscope paper lm`` writes into ``--out`` (``--fresh`` removes these only)
+OUTPUTS = ("config.json", "models.csv", "pairs.csv", "summary.csv", "claims.json",
+           *(f"{fig}.{ext}" for fig in ("fig_llv_vs_kl", "fig_fg_vs_llv", "fig_width")
+             for ext in ("png", "svg")))
+_SUMMARY = ["width", "n_pairs", "mean_kl_sym", "mean_d_llv", "mean_d_fg_lower",
+            "mean_d_fg_upper", "mean_m_cca", "mean_cka", "mean_procrustes"]
+
+
+def discard_results(out: Path) -> None:
+    """Remove what an earlier run wrote into ``out`` (the zoo's models stay)."""
+    for name in OUTPUTS:
+        (out / name).unlink(missing_ok=True)
+
+
+def print_summary(title: str, rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for c in _SUMMARY:
+        table.add_column(c, justify="right")
+    for r in rows:
+        table.add_row(*(f"{r[c]:.4g}" if isinstance(r.get(c), float) else str(r.get(c))
+                        for c in _SUMMARY))
+    Console(width=160).print(table)
 
 
 def _ci(d: dict[str, Any]) -> str:

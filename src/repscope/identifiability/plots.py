@@ -222,14 +222,22 @@ def plot_lm_figures(pairs: Any, k: int, out: str | Path) -> list[Path]:
     paths += save_figure(fig, out / "fig_fg_vs_llv")
     fig = _figure(9, 3.4)
     axes = fig.subplots(1, 2)
-    for ax, (name, col) in zip(axes, (("d_LLV", "d_llv"), ("d_{f,g} (upper end)",
-                                                          "d_fg_upper"))):
+    for ax, (name, col) in zip(axes, (("d_LLV (upper end)", "d_llv"),
+                                      ("d_{f,g} (upper end)", "d_fg_upper"))):
         if widths:
             g = d.groupby("width")[col]
             mean, sd = g.mean(), g.std().fillna(0.0)
-            ax.errorbar(mean.index, mean.to_numpy(), yerr=sd.to_numpy(), fmt="o-", capsize=3)
+            ax.errorbar(mean.index, mean.to_numpy(), yerr=sd.to_numpy(), fmt="o-", capsize=3,
+                        label="upper end, mean ± SD")
             ax.scatter(d["width"], d[col], s=8, alpha=0.5, color="grey")
+            lower = {"d_llv": "d_llv_lower", "d_fg_upper": "d_fg_lower"}[col]
+            ax.plot(mean.index, d.groupby("width")[lower].mean().to_numpy(), "s--",
+                    color="C1", label="lower end, mean")
             ax.set_xscale("log", base=2)
+            vals = d[[col, lower]].to_numpy(float)
+            if np.nanmin(vals) > 0 and np.nanmax(vals) > 20 * np.nanmin(vals):
+                ax.set_yscale("log")
+            ax.legend(fontsize=7)
         ax.set_xlabel("width")
         ax.set_ylabel(name)
         ax.set_title(f"{name} of seed pairs vs width")
