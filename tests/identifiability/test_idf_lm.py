@@ -155,3 +155,13 @@ def test_table_printed_and_fresh_keeps_the_zoo(run: tuple[Path, Path, dict]) -> 
     assert "same-width pairs" in res.stdout and "(a) models close in KL" in res.stdout
     assert {p.name: p.stat().st_mtime_ns for p in zoo.glob("*.pt")} == weights
     assert (out / "claims.json").is_file()
+
+
+def test_configs_name_their_main_k() -> None:
+    from repscope.core.errors import InvalidParameterError
+    from repscope.identifiability.experiments.lm import LMConfig
+
+    for cfg in LM_CONFIGS.values():
+        cfg.validate()
+    with pytest.raises(InvalidParameterError, match="main_k"):
+        LMConfig(label_counts=(16,), main_k=32).validate()
