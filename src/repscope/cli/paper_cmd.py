@@ -355,3 +355,13 @@ def llv(
         typer.echo(f"d_fg is {exact}: {res['d_fg_search']}")
         typer.echo(f"bound check: {res['bound_check']['sentence']}")
     typer.echo(f"{res['seconds']:.1f} s")
+
+
+# ------------------------------------------------------------------ lm
+def _register_lm() -> None:
+    from repscope.cli.paper_lm import lm
+
+    app.command("lm")(lm)
+
+
+_register_lm()

@@ -19,6 +19,7 @@ __all__ = [
     "save_figure",
     "plot_bound_scatter",
     "plot_embeddings",
+    "plot_lm_figures",
     "plot_loss_vs_mcca",
     "plot_table1",
     "plot_width_sweep",
@@ -169,3 +170,76 @@ def plot_embeddings(
         ax.set_aspect("equal", adjustable="datalim")
     axes[-1].legend(fontsize=6, markerscale=3, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return save_figure(fig, stem)
+
+
+def plot_lm_figures(pairs: Any, k: int, out: str | Path) -> list[Path]:
+    """The language-model figures at K = ``k``: d_LLV vs KL (``fig_llv_vs_kl``), d_{f,g}
+    (its interval as a bar) vs d_LLV with the bounds 2M·ε and 2·ε (``fig_fg_vs_llv``), and
+    d_LLV and d_{f,g} against width (``fig_width``); same-width pairs, coloured by width."""
+    out = Path(out)
+    d = pairs[(pairs["k"] == k) & pairs["width"].notna()].dropna(subset=["d_llv"])
+    widths = sorted(d["width"].unique())
+    paths: list[Path] = []
+    fig = _figure(4.8, 4)
+    ax = fig.subplots()
+    for i, w in enumerate(widths):
+        g = d[d["width"] == w]
+        ax.scatter(g["kl_sym"], g["d_llv"], s=18, color=f"C{i}", label=f"width {int(w)}")
+    ax.set_xlabel("KL (symmetrised, nats)")
+    ax.set_ylabel(f"d_LLV (K = {k})")
+    ax.set_title("d_LLV against KL")
+    if widths:
+        ax.legend(fontsize=7)
+    paths += save_figure(fig, out / "fig_llv_vs_kl")
+    fig = _figure(4.8, 4)
+    ax = fig.subplots()
+    top = 0.0
+    for i, w in enumerate(widths):
+        g = d[d["width"] == w]
+        lo, hi = g["d_fg_lower"].to_numpy(float), g["d_fg_upper"].to_numpy(float)
+        ax.errorbar(g["d_llv"], (lo + hi) / 2, yerr=(hi - lo) / 2, fmt="o", ms=4,
+                    color=f"C{i}", label=f"width {int(w)}")
+        top = max(top, float(np.nanmax(hi)) if hi.size else 0.0)
+    xs = d["d_llv"].to_numpy(float)
+    xs = xs[xs > 0]
+    log = xs.size > 0 and float(xs.max()) > 20 * float(xs.min())
+    xmax = float(xs.max()) * 1.05 if xs.size else 1.0
+    line = (np.geomspace(float(xs.min()) / 2, xmax, 50) if log else np.linspace(0, xmax, 50))
+    if log:
+        ax.set_xscale("log")
+    if widths:
+        m = int(min(widths))
+        ax.plot(line, np.minimum(2 * m * line, 1.0), "k--", label=f"2M·ε (M = {m}), capped at 1")
+    ax.plot(line, np.minimum(2 * line, 1.0), ":", color="grey", label="2·ε")
+    ax.set_ylim(0, max(0.05, min(1.05, 1.2 * top)))
+    if xs.size and 2 * float(xs.min()) >= 1.0:
+        ax.text(0.5, 0.02, "2·d_LLV ≥ 1 for every pair: both bounds are vacuous here",
+                ha="center", va="bottom", fontsize=7, transform=ax.transAxes)
+    ax.set_xlabel(f"d_LLV (K = {k})")
+    ax.set_ylabel("d_{f,g} [lower, upper]")
+    ax.set_title("d_{f,g} against d_LLV")
+    ax.legend(fontsize=7)
+    paths += save_figure(fig, out / "fig_fg_vs_llv")
+    fig = _figure(9, 3.4)
+    axes = fig.subplots(1, 2)
+    for ax, (name, col) in zip(axes, (("d_LLV (upper end)", "d_llv"),
+                                      ("d_{f,g} (upper end)", "d_fg_upper"))):
+        if widths:
+            g = d.groupby("width")[col]
+            mean, sd = g.mean(), g.std().fillna(0.0)
+            ax.errorbar(mean.index, mean.to_numpy(), yerr=sd.to_numpy(), fmt="o-", capsize=3,
+                        label="upper end, mean ± SD")
+            ax.scatter(d["width"], d[col], s=8, alpha=0.5, color="grey")
+            lower = {"d_llv": "d_llv_lower", "d_fg_upper": "d_fg_lower"}[col]
+            ax.plot(mean.index, d.groupby("width")[lower].mean().to_numpy(), "s--",
+                    color="C1", label="lower end, mean")
+            ax.set_xscale("log", base=2)
+            vals = d[[col, lower]].to_numpy(float)
+            if np.nanmin(vals) > 0 and np.nanmax(vals) > 20 * np.nanmin(vals):
+                ax.set_yscale("log")
+            ax.legend(fontsize=7)
+        ax.set_xlabel("width")
+        ax.set_ylabel(name)
+        ax.set_title(f"{name} of seed pairs vs width")
+    paths += save_figure(fig, out / "fig_width")
+    return paths
