@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from repscope.core.errors import InputShapeError, RepscopeError
-from repscope.inference.profile.chain import ClassEvidence, describe_p
+from repscope.inference.profile.chain import ClassEvidence, describe_p, record_null
 from repscope.measures.neighbours import shared_neighbours
 from repscope.measures.registry import measure
 
@@ -64,15 +64,7 @@ def _assess(r: ClassEvidence, agree: np.ndarray, null_fn: Callable[[np.ndarray],
         r.reason = "statistics off: the score is not compared with its null, so no verdict"
         return r
     null = np.array([null_fn(rng.permutation(n)) for _ in range(n_permutations)])
-    tol = 1e-12 * max(1.0, abs(r.score))
-    r.pvalue = (int(np.sum(null >= r.score - tol)) + 1) / (null.size + 1)
-    r.p_floor = 1.0 / (null.size + 1)
-    r.null = {"mean": float(null.mean()), "sd": float(null.std(ddof=1)),
-              "q95": float(np.quantile(null, 1 - alpha)), "n_permutations": int(null.size)}
-    span = r.ceiling - r.null["mean"]
-    if span > 0:
-        r.position = (r.score - r.null["mean"]) / span
-        r.position_ci = ((lo - r.null["mean"]) / span, (hi - r.null["mean"]) / span)
+    record_null(r, null, alpha, (lo, hi))
     return r
 
 

@@ -50,7 +50,8 @@ from repscope.inference.profile.fits import (
     fitted_map,
 )
 
-__all__ = ["CHAIN", "ClassEvidence", "assess_chain", "decide_chain", "describe_p", "STRENGTH"]
+__all__ = ["CHAIN", "ClassEvidence", "assess_chain", "decide_chain", "describe_p", "record_null",
+           "STRENGTH"]
 
 CHAIN: tuple[str, ...] = ("permutation", "orthogonal", "linear")
 
@@ -161,12 +162,7 @@ def assess_chain(X: np.ndarray, Y: np.ndarray, *, stats: bool, n_permutations: i
     sources = {"B from A": (fx, X, Y), "A from B": (fy, Y, X)}
     for c in classes:
         r = results[c]
-        nl = null[c]
-        tol = 1e-12 * max(1.0, abs(r.score))
-        r.pvalue = (int(np.sum(nl >= r.score - tol)) + 1) / (nl.size + 1)
-        r.p_floor = 1.0 / (nl.size + 1)
-        r.null = {"mean": float(nl.mean()), "sd": float(nl.std(ddof=1)),
-                  "q95": float(np.quantile(nl, 1 - alpha)), "n_permutations": int(nl.size)}
+        record_null(r, null[c], alpha)
         r.sims = {d: _margin_scores(f, s, t, c, margin, n_margin, rng)
                   for d, (f, s, t) in sources.items()}
         r.simulate = _simulator(sources, c, n_margin, rng)
@@ -272,6 +268,23 @@ def _decide(r: ClassEvidence, sims: dict[str, np.ndarray | None], margin: float,
         r.ambiguous = True
         r.reason = (f"above chance ({describe_p(r)}), but the data cannot tell whether the "
                     f"unexplained variance is within the {pct} margin (more samples would)")
+
+
+def record_null(r: ClassEvidence, null: np.ndarray, alpha: float,
+                ci: tuple[float, float] | None = None) -> None:
+    """Set ``r``'s permutation p-value (ties within 1e-12 count), its floor 1/(m + 1) and
+    the null's summary; with ``ci``, also the score's and the interval's position between
+    the null's mean (0) and the ceiling (1)."""
+    tol = 1e-12 * max(1.0, abs(r.score))
+    r.pvalue = (int(np.sum(null >= r.score - tol)) + 1) / (null.size + 1)
+    r.p_floor = 1.0 / (null.size + 1)
+    r.null = {"mean": float(null.mean()), "sd": float(null.std(ddof=1)),
+              "q95": float(np.quantile(null, 1 - alpha)), "n_permutations": int(null.size)}
+    if ci is not None:
+        span = r.ceiling - r.null["mean"]
+        if span > 0:
+            r.position = (r.score - r.null["mean"]) / span
+            r.position_ci = ((ci[0] - r.null["mean"]) / span, (ci[1] - r.null["mean"]) / span)
 
 
 def describe_p(r: ClassEvidence) -> str:

@@ -45,7 +45,7 @@ import numpy as np
 
 from repscope.core.errors import InputShapeError
 from repscope.core.validation import as_representation
-from repscope.inference.profile.chain import ClassEvidence, describe_p
+from repscope.inference.profile.chain import ClassEvidence, describe_p, record_null
 
 __all__ = ["assess_softmax", "check_unembeddings", "decide_softmax"]
 
@@ -112,15 +112,7 @@ def assess_softmax(X: np.ndarray, Y: np.ndarray, unembeddings: tuple[np.ndarray,
     for i in range(n_permutations):
         e = su + sv + 2.0 * float(np.sum(u * v[rng.permutation(n)]))
         null[i] = min(1.0 - e / t for t in totals.values())
-    tol = 1e-12 * max(1.0, abs(r.score))
-    r.pvalue = (int(np.sum(null >= r.score - tol)) + 1) / (null.size + 1)
-    r.p_floor = 1.0 / (null.size + 1)
-    r.null = {"mean": float(null.mean()), "sd": float(null.std(ddof=1)),
-              "q95": float(np.quantile(null, 1 - alpha)), "n_permutations": int(null.size)}
-    span = r.ceiling - r.null["mean"]
-    if span > 0:
-        r.position = (r.score - r.null["mean"]) / span
-        r.position_ci = ((lo - r.null["mean"]) / span, (hi - r.null["mean"]) / span)
+    record_null(r, null, alpha, (lo, hi))
     return r, notes
 
 
