@@ -86,6 +86,15 @@ def test_report_opens_with_the_synthesis_and_draws_from_data_once() -> None:
     assert html.index("<td>layer2</td>") < html.index("<td>layer10</td>")
 
 
+def test_stability_is_not_claimed_for_a_match_that_is_not_significant() -> None:
+    df = _results()
+    df.loc[(df.model_a == "A") & (df.model_b == "B"), "pvalue"] = 0.6  # nothing significant
+    html = build_report(df, EXTRAS, title="t").render()
+    assert "96 % [86 %, 99 %]" not in html and "– (the match is not significant)" in html
+    glance = next(g for g in page_payload(html)["glance"] if g["b"] == "B" and g["a"] == "A")
+    assert glance["stability_known"] == 0 and glance["stable"] == 0
+
+
 def test_empty_results_raise() -> None:
     with pytest.raises(repscope.RepscopeError, match="no results"):
         build_report(pd.DataFrame(columns=["measure", "value"]))

@@ -255,7 +255,10 @@ def _glance(blocks: list[dict[str, Any]], grid: dict[str, Any], agree: dict[str,
         a, b = blk["a"], blk["b"]
         rows = blk["rows"]
         vals = [r["value"] for r in rows if math.isfinite(r["value"])]
-        stab = [r["stability"] for r in rows if r["stability"] is not None]
+        # stability of an argmax the permutation test did not support is no evidence of a
+        # correspondence (unrelated data at d ≫ n give stable argmaxes): not counted
+        stab = [r["stability"] for r in rows if r["stability"] is not None
+                and r["verdict"] in ("significant", "not tested")]
         senses: dict[str, int] = {}
         prof = [r for r in grid["rows"] if r["a"] == a and r["b"] == b]
         for r in prof:
