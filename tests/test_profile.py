@@ -314,3 +314,36 @@ def test_repeated_inputs_neither_leak_across_halves_nor_count_twice():
     groups = duplicate_groups(a[idx], y)
     halves = Folds.split(240, rng, groups)
     assert not set(groups[halves.train[0]]) & set(groups[halves.test[0]])
+
+
+def test_equivalence_is_not_claimed_where_the_margin_is_at_chance_level():
+    """d near or above n/2: a pair at the margin scores like unrelated data. A score that
+    happens to pass both the null (p ≤ α) and the margin's upper quantile must not be
+    called equivalent (seen on 300 × 512 random ReLU features: held-out R² −0.02)."""
+    from repscope.inference.profile.chain import ClassEvidence, _decide
+
+    sims = {"B from A": np.full(10, -0.063) + 0.001 * np.arange(10),
+            "A from B": np.full(10, -0.062) + 0.001 * np.arange(10)}
+    r = ClassEvidence("linear", score=-0.02, directions={"B from A": -0.02, "A from B": -0.02},
+                      null={"mean": -0.064, "sd": 0.0012, "q95": -0.0626}, pvalue=0.012)
+    _decide(r, sims, 0.05, 0.05)
+    assert r.verdict == "undetermined" and "not told from unrelated data" in r.reason
+    # the same score with a ceiling far above chance is an equivalence
+    high = {d: np.linspace(-0.5, -0.4, 10) + 0.0 * s for d, s in sims.items()}
+    r2 = ClassEvidence("linear", score=-0.02, directions={"B from A": -0.02, "A from B": -0.02},
+                       null={"mean": -0.9, "sd": 0.01, "q95": -0.88}, pvalue=0.012)
+    _decide(r2, high, 0.05, 0.05)
+    assert r2.verdict == "equivalent"
+
+
+def test_neighbourhoods_are_not_called_alike_when_chance_reaches_the_margin():
+    from repscope.inference.profile.aspects import decide_aspect
+    from repscope.inference.profile.chain import ClassEvidence
+
+    r = ClassEvidence("neighbourhood", score=0.95, ci=(0.9, 0.99), ceiling=0.8, pvalue=0.01,
+                      null={"mean": 0.85, "sd": 0.02, "q95": 0.88})
+    decide_aspect(r, 0.2, 0.05)
+    assert r.verdict == "undetermined" and "already reach it" in r.reason
+    r.null = {"mean": 0.05, "sd": 0.02, "q95": 0.08}
+    decide_aspect(r, 0.2, 0.05)
+    assert r.verdict == "equivalent"

@@ -14,9 +14,9 @@ so the margin is stated on the statistic itself: at most ``margin`` of the
 neighbours (default 20 %) or of the predictions (default 5 %) may differ, and
 the ceiling is ``1 − margin``.  The null permutes the rows of B.  Verdicts:
 ``equivalent`` when the interval (percentile bootstrap over inputs) lies above
-the ceiling, ``partial`` when above the null (permutation p ≤ α) and the
-interval lies below the ceiling, ``unrelated`` when not above the null, else
-``undetermined``.
+the ceiling and the null's 95 % quantile lies below it (else ``undetermined``),
+``partial`` when above the null (permutation p ≤ α) and the interval lies below
+the ceiling, ``unrelated`` when not above the null, else ``undetermined``.
 """
 
 from __future__ import annotations
@@ -80,6 +80,11 @@ def decide_aspect(r: ClassEvidence, margin: float, alpha: float) -> None:
         r.detectable = float(min(1.0, r.null["q95"] + _Z80 * r.null["sd"]))
         r.reason = (f"not above chance ({describe_p(r)}); a share of common {what[4:]} of "
                     f"at least {r.detectable:.2f} would have been detected with 80 % power")
+    elif lo >= r.ceiling and r.null["q95"] >= r.ceiling:
+        r.verdict = "undetermined"
+        r.reason = (f"above chance ({describe_p(r)}) and above the margin {r.ceiling:.2f}, but "
+                    f"unrelated data of this shape already reach it (null 95 % quantile "
+                    f"{r.null['q95']:.2f}): too few inputs for this k to call {what} alike")
     elif lo >= r.ceiling:
         r.verdict = "equivalent"
         r.reason = f"the interval lies above {r.ceiling:.2f}: at most {pct} of {what} differ"

@@ -18,7 +18,11 @@ Verdicts (α = ``alpha``):
 
 * ``equivalent`` — in both directions the score exceeds the ceiling's upper
   (1 − α) quantile: better than any pair whose unexplained variance is at the
-  margin would score, except with probability α (an equivalence test);
+  margin would score, except with probability α (an equivalence test) — and
+  the ceiling is told from chance (its lower α quantile above the null's upper
+  one): where a pair at the margin scores like unrelated data (d close to n/2
+  or above), passing the equivalence test says nothing, and the class is
+  ``undetermined``;
 * ``partial`` — above the null (permutation p ≤ α) and, in at least one
   direction, below the ceiling's lower α quantile; ``position`` places it
   between chance (0) and the ceiling (1);
@@ -253,7 +257,15 @@ def _decide(r: ClassEvidence, sims: dict[str, np.ndarray | None], margin: float,
             if r.detectable is not None else
             "even a map sharing 90 % of the variance would not be detected reliably here"))
         return
-    if all(r.directions[d] >= upper[d] for d in sims):
+    if all(r.directions[d] >= upper[d] for d in sims) and lower[binding] <= null["q95"]:
+        r.verdict = "undetermined"
+        r.reason = (f"above chance ({describe_p(r)}) and as high as a pair at the {pct} margin "
+                    f"would score, but at this n and these widths such a pair is not told "
+                    f"from unrelated data (the margin's lower {100 * alpha:g} % quantile "
+                    f"{lower[binding]:.3f} is within chance: null 95 % quantile "
+                    f"{null['q95']:.3f}): the held-out fits need more samples to call this "
+                    "class equivalent")
+    elif all(r.directions[d] >= upper[d] for d in sims):
         r.verdict = "equivalent"
         r.reason = (f"in both directions the held-out R² exceeds what a pair with {pct} of its "
                     f"variance unexplained would reach ({max(upper.values()):.3f})")
