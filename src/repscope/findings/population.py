@@ -159,7 +159,8 @@ def _image_groups(p: dict[str, Any], base: ModelSpec) -> tuple[list[ModelSpec], 
             ck, final = replace(base, seed=s, epochs=float(frac)), replace(base, seed=s)
             specs.extend([ck, final])
             pairs.append((ck.name, final.name, f"seed{s}", f"seed{s}"))
-        groups.append(Group("time", f"checkpoint at {frac:g} epochs vs the final model",
+        unit = "epoch" if frac == 1 else "epochs"
+        groups.append(Group("time", f"checkpoint at {frac:g} {unit} vs the final model",
                             "How far is a checkpoint from the final model of its run?",
                             tuple(pairs), level=float(frac)))
     unique = list({s.name: s for s in specs}.values())
