@@ -31,7 +31,7 @@ DEPTHS = ("first", "middle", "last")
 #: per preset: training set and epochs, the base MLP, the levels of each factor,
 #: inputs compared, profile resamples, language models and real-network inputs
 PLANS: dict[str, dict[str, Any]] = {
-    "quick": {"n_train": 6000, "epochs": 2.0, "base_width": 32, "widths": (8, 32, 128),
+    "quick": {"n_train": 30000, "epochs": 2.0, "base_width": 32, "widths": (8, 32, 128),
               "seeds": 3, "depths": (1, 2, 3), "arch": {"mlp": 32, "cnn": 4, "mixer": 16},
               "arch_seeds": 2, "objective_seeds": 2, "data_seeds": 2,
               "time": (0.125, 0.25, 0.5, 1.0), "time_seeds": 3, "n_inputs": 300,
@@ -153,7 +153,7 @@ def _image_groups(p: dict[str, Any], base: ModelSpec) -> tuple[list[ModelSpec], 
                             "data from the same initial weights?",
                             tuple((a.name, b.name, f"seed{a.seed}", f"seed{a.seed}")
                                   for a, b in zip(variants[u], variants[v]))))
-    for frac in p["time"]:
+    for frac in (f for f in p["time"] if f < p["epochs"]):  # never the final model itself
         pairs = []
         for s in range(p["time_seeds"]):
             ck, final = replace(base, seed=s, epochs=float(frac)), replace(base, seed=s)
