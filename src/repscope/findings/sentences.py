@@ -93,6 +93,11 @@ def group_finding(g: Group, cells: dict[str, dict[str, Any]],
     n_pairs = f"{len(g.pairs)} pair{'s' if len(g.pairs) != 1 else ''}"
     text = (f"{g.factor.capitalize()} — {g.name} ({len(models)} models, {n_pairs}): "
             + "; ".join(clauses) + ".")
+    sources = {cells[i]["ci_source"] for i in ids if cells[i]["ci_source"]}
+    if any("inputs" in src for src in sources):
+        text += " Intervals resample inputs: one pair, so models cannot be resampled."
+    elif any(src.startswith("resampling 2 ") for src in sources):
+        text += " Intervals resample only two runs: read them as rough."
     if reference is not None:
         ref = cells.get(cell_id(reference, "last", "linear"))
         if ref and ref["mean"] is not None:
