@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from idx_files import idx_bytes
+from idx_files import fashion_like_files
 
 from repscope.findings.compute import guard_verdict
 from repscope.findings.population import DEPTHS, plan
@@ -20,18 +20,6 @@ from repscope.inference.multiple_testing import bh_adjust
 
 FACTORS = {"seed", "width", "depth", "architecture", "objective", "data", "time",
            "language models"}
-
-
-def _fashion_files(folder: Path) -> None:
-    """Tiny IDX files: a bright band at a class-dependent height on noise."""
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 600), ("t10k", 200)):
-        labels = rng.integers(0, 10, size=n)
-        images = rng.integers(0, 60, size=(n, 28, 28))
-        for i, c in enumerate(labels):
-            images[i, 2 * c: 2 * c + 3] += 180
-        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(idx_bytes(images))
-        (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(idx_bytes(labels))
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +32,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, list[str]
 
     tmp = tmp_path_factory.mktemp("findings")
     (tmp / "fashion").mkdir()
-    _fashion_files(tmp / "fashion")
+    fashion_like_files(tmp / "fashion")
     out = tmp / "out"
     args = ["findings", "--preset", "test", "--out", str(out), "--zoo", str(tmp / "zoo"),
             "--data-path", str(tmp / "fashion"), "--no-progress"]
