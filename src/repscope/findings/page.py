@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from repscope.findings.population import DEPTHS
-from repscope.findings.sentences import fmt
+from repscope.findings.sentences import fmt, overview
 from repscope.identifiability.experiments.common import jsonable
 
 __all__ = ["cell_rows", "write_outputs"]
@@ -145,7 +145,10 @@ def _html(data: dict[str, Any]) -> str:
     if data["skipped"]:
         parts.append("<p class=note>Skipped: " + html.escape("; ".join(data["skipped"]))
                      + "</p>")
-    parts.append("<ol>")
+    parts.append("<h2>Overview: in which sense each group's pairs are alike</h2>")
+    parts.append(_table(["finding", "group", *(f"{d} layer" for d in DEPTHS)],
+                        overview(data["cells"], data["findings"])))
+    parts.append("<h2>Findings</h2><ol>")
     for f in data["findings"]:
         head, rows = _evidence(f, data)
         fig = ""
@@ -155,7 +158,9 @@ def _html(data: dict[str, Any]) -> str:
             fig = f"<div>{figs[key]}</div>"
         pairs = ", ".join(f"{a} ~ {b}" for a, b in f["pairs"][:60])
         more = f" … ({len(f['pairs'])} in all)" if len(f["pairs"]) > 60 else ""
-        parts.append(f"<li class=f id=f{f['number']}><b>{html.escape(f['text'])}</b>{fig}"
+        head_text, _, rest = f["text"].partition(": ")
+        parts.append(f"<li class=f id=f{f['number']}><b>{html.escape(head_text)}:</b> "
+                     f"<span class=t>{html.escape(rest)}</span>{fig}"
                      f"<details><summary>evidence</summary>{_table(head, rows)}"
                      f"<p class=note>pairs: {html.escape(pairs + more)}</p></details></li>")
     parts.append("</ol><h2>Populations and timings</h2>")

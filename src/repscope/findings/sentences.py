@@ -19,13 +19,14 @@ from repscope.findings.compose import TREND_CLASSES, cell_id
 from repscope.findings.compute import CLASSES
 from repscope.findings.population import DEPTHS, Group
 
-__all__ = ["Q_LEVEL", "direction_findings", "fmt", "group_finding"]
+__all__ = ["Q_LEVEL", "direction_findings", "fmt", "group_finding", "overview"]
 
 Q_LEVEL = 0.05
 _PHRASE = {"permutation": "a permutation of units", "orthogonal": "rotation",
            "linear": "an invertible linear map", "neighbourhood": "neighbourhoods (k = 10)",
            "function": "predictions", "softmax": "the softmax family's map"}
-_STAT = {"permutation": "held-out R²", "orthogonal": "held-out R²", "linear": "held-out R²",
+_STAT = {"permutation": "held-out R²", "orthogonal": "held-out R²",
+         "linear": "held-out R² (linear)",
          "neighbourhood": "mutual kNN", "function": "agreement", "softmax": "log-odds R²"}
 
 
@@ -189,3 +190,30 @@ def direction_findings(trends: dict[str, dict[str, Any]], groups: list[Group]
         out.append({"kind": "direction", "factor": "capability", "text": head,
                     "evidence": [f"capability | {pop}"], "pairs": []})
     return out
+
+
+def overview(cells: dict[str, dict[str, Any]], findings: list[dict[str, Any]]
+             ) -> list[list[str]]:
+    """One row per group finding: number, group, and per depth the strictest class in
+    which every pair is equivalent (else how many pairs are linearly equivalent)."""
+    rows = []
+    for f in findings:
+        if f["kind"] != "group":
+            continue
+        key = f"{f['factor']}: {f['group']}"
+        row = [str(f["number"]), key]
+        for depth in DEPTHS:
+            chain = {c: cells.get(f"{key} | {depth} | {c}") for c in
+                     ("permutation", "orthogonal", "linear")}
+            full = [c for c, v in chain.items() if v and v["counts"]["equivalent"]
+                    == v["n_pairs"] > 0]
+            lin = chain["linear"]
+            if full:
+                row.append(f"all equivalent up to {_PHRASE[full[0]]}")
+            elif lin:
+                row.append(f"{lin['counts']['equivalent']} of {lin['n_pairs']} linearly "
+                           f"equivalent; R² {fmt(lin['mean'])}")
+            else:
+                row.append("n/a")
+        rows.append(row)
+    return rows
