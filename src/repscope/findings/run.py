@@ -140,7 +140,30 @@ def _real_part(p: FindingsPlan, store: ResultsStore, reps: dict[str, Rep], image
 def run_findings(preset: str = "quick", *, out: str | Path, zoo: str | Path | None = None,
                  data_path: str | Path | None = None, corpus_path: str | Path | None = None,
                  real: bool = True, progress: bool = True) -> dict[str, Any]:
-    """Compute the findings of ``preset`` into ``out``; returns the ``findings.json`` data."""
+    """Compute the findings of ``preset`` into ``out`` (see the module docstring).
+
+    Parameters
+    ----------
+    preset : ``"quick"``, ``"full"`` or ``"test"`` (:data:`~repscope.findings.population.PLANS`).
+    out : output folder; ``findings.sqlite`` there is reused (rows with the same settings
+        are not recomputed).
+    zoo : zoo folder for the trained models (default ``$REPSCOPE_ZOO_DIR``).
+    data_path : folder of the Fashion-MNIST IDX files (default: the Debian package's).
+    corpus_path : the language models' corpus file or folder (default: its package).
+    real : compare MiniLM ↔ MPNet and MobileNetV2 (skipped, and said so, when absent).
+    progress : progress lines on stderr.
+
+    Returns
+    -------
+    dict
+        What ``findings.json`` holds: settings, timings, populations, skipped parts,
+        the numbered findings, every cell and trend.
+
+    Raises
+    ------
+    DataNotFoundError
+        Fashion-MNIST or the corpus is absent (the message names the package).
+    """
     from repscope.core.threads import single_threaded
 
     say = _say(progress)
