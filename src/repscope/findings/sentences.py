@@ -34,7 +34,8 @@ def fmt(x: float | None, digits: int = 2) -> str:
     """A number for a sentence; ``n/a`` for none (never a silent NaN)."""
     if x is None or not np.isfinite(x):
         return "n/a"
-    return f"{x:.{digits}f}"
+    text = f"{x:.{digits}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no "-0.00"
 
 
 def _ci(c: dict[str, Any], key: str = "mean") -> str:
@@ -69,6 +70,8 @@ def _depth_clause(cells: dict[str, dict[str, Any]], g: Group, depth: str) -> str
         if not c or c["mean"] is None or (cls == "softmax" and not _shown(c)):
             continue  # the softmax class is stated where shown (its table row always)
         s = f"{_STAT[cls]} {_ci(c)}"
+        if cls in ("linear", "neighbourhood"):
+            s += f" (null {fmt(c['null_mean'])}, ceiling {fmt(c['ceiling'])})"
         if _shown(c):
             s += f", every pair above its null (q = {fmt(c['q'], 3)})"
         elif c.get("q") is not None:
