@@ -57,8 +57,9 @@ def guard_verdict(c: dict[str, Any], reduced: bool) -> tuple[str, str]:
     return verdict, reason
 
 
-def _rows(ra: Rep, rb: Rep, depth: str, settings: str, stats: dict[str, int], seed: int
+def _rows(ra: Rep, rb: Rep, depth: str, key: str, stats: dict[str, Any], seed: int
           ) -> list[dict[str, Any]]:
+    """The profile of one pair at one depth, one row per class (``key``: the settings')."""
     (la, xa), (lb, xb) = ra.layers[depth], rb.layers[depth]
     last = depth == "last"
     outputs = ((ra.outputs, rb.outputs) if last and ra.outputs is not None
@@ -82,7 +83,7 @@ def _rows(ra: Rep, rb: Rep, depth: str, settings: str, stats: dict[str, int], se
                     "null_q95": null.get("q95"), "ceiling": d["ceiling"],
                     "pvalue": d["pvalue"], "pvalue_raw": d["pvalue_raw"],
                     "p_floor": d["p_floor"],
-                    "detectable": d["detectable"], "reason": reason, "settings": settings})
+                    "detectable": d["detectable"], "reason": reason, "settings": key})
     return out
 
 

@@ -16,6 +16,7 @@ The steps, each cached or resumable:
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from importlib import resources
@@ -240,8 +241,6 @@ def _populations(p: FindingsPlan, groups: list[Group], store: ResultsStore) -> d
         f["groups"] += 1
         f["pairs"] += len(g.pairs)
         f["models"].update(m for a, b, _, _ in g.pairs for m in (a, b))
-    import json
-
     for f in out.values():
         secs = [json.loads(models[m]["info"]).get("train_seconds") for m in f["models"]
                 if m in models]
