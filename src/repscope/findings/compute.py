@@ -12,7 +12,8 @@ p-value exceeds α, is reported ``undetermined`` — at d close to n/2 the simul
 ceiling can fall to chance level, and "equivalent" must never be said of a pair
 that is not even distinguishable from unrelated data.  The permutation class of a
 pair of principal-component projections is ``undetermined`` as well (components
-mix units).
+mix units), and a stricter class is never left ``equivalent`` beside a looser class
+that the guard made ``undetermined``.
 """
 
 from __future__ import annotations
@@ -84,6 +85,12 @@ def _rows(ra: Rep, rb: Rep, depth: str, key: str, stats: dict[str, Any], seed: i
                     "pvalue": d["pvalue"], "pvalue_raw": d["pvalue_raw"],
                     "p_floor": d["p_floor"],
                     "detectable": d["detectable"], "reason": reason, "settings": key})
+    by_class = {r["class"]: r for r in out}
+    for strict, loose in (("orthogonal", "linear"), ("permutation", "orthogonal")):
+        s, lo = by_class.get(strict), by_class.get(loose)
+        if s and lo and s["verdict"] == "equivalent" and lo["verdict"] != "equivalent":
+            s["verdict"] = "undetermined"  # never more alike than a class containing it
+            s["reason"] = f"the {loose} class, which contains it, is not judged equivalent"
     return out
 
 
