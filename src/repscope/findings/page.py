@@ -158,8 +158,10 @@ def _html(data: dict[str, Any]) -> str:
             fig = f"<div>{figs[key]}</div>"
         pairs = ", ".join(f"{a} ~ {b}" for a, b in f["pairs"][:60])
         more = f" … ({len(f['pairs'])} in all)" if len(f["pairs"]) > 60 else ""
-        head_text, _, rest = f["text"].partition(": ")
-        parts.append(f"<li class=f id=f{f['number']}><b>{html.escape(head_text)}:</b> "
+        head_text, sep, rest = f["text"].partition(" — " if f["kind"] == "direction"
+                                                   else ": ")
+        parts.append(f"<li class=f id=f{f['number']}><b>{html.escape(head_text)}"
+                     f"{html.escape(sep.rstrip())}</b> "
                      f"<span class=t>{html.escape(rest)}</span>{fig}"
                      f"<details><summary>evidence</summary>{_table(head, rows)}"
                      f"<p class=note>pairs: {html.escape(pairs + more)}</p></details></li>")
