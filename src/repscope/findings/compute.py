@@ -29,9 +29,12 @@ from repscope.findings.representations import Rep
 from repscope.findings.store import ResultsStore
 from repscope.inference.profile import profile
 
-__all__ = ["ALPHA", "CLASSES", "guard_verdict", "knn_rows", "profile_pairs", "settings_key"]
+__all__ = ["ALPHA", "CLASSES", "NOT_JUDGED", "guard_verdict", "knn_rows", "profile_pairs",
+           "settings_key"]
 
 ALPHA = 0.05
+#: the reason of a class that is not judged at all (its score and p-value are not used)
+NOT_JUDGED = "principal components mix units: a permutation is not judged"
 #: the classes the findings state, in order
 CLASSES = ("permutation", "orthogonal", "linear", "neighbourhood", "function", "softmax")
 
@@ -46,7 +49,7 @@ def guard_verdict(c: dict[str, Any], reduced: bool) -> tuple[str, str]:
     """The reported verdict and reason of one class record (see the module docstring)."""
     verdict, reason = c["verdict"], c["reason"]
     if reduced and c["name"] == "permutation":
-        return "undetermined", "principal components mix units: a permutation is not judged"
+        return "undetermined", NOT_JUDGED
     if verdict == "equivalent":
         q95 = (c.get("null") or {}).get("q95")
         p = c.get("pvalue")

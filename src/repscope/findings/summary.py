@@ -8,11 +8,12 @@ have the same unit, e.g. a checkpoint and its final model).  Intervals are the
 2.5 and 97.5 % percentiles of the replicates.
 
 * :func:`cell` — one group × depth × class: verdict counts, mean score and its
-  interval, the mean null and ceiling, the p-value of "every pair is above its
-  null" (the largest of the pairs' unadjusted permutation p-values: an
-  intersection–union test; the page's Benjamini–Hochberg adjustment then covers
-  the classes and cells together) and, for unrelated pairs, the smallest effect the
-  profile could have detected.
+  interval (a class not judged at all, as the permutation class of principal
+  components, gives neither score nor p-value), the mean null and ceiling, the
+  p-value of "every pair is above its null" (the largest of the pairs' unadjusted
+  permutation p-values: an intersection–union test; the page's Benjamini–Hochberg
+  adjustment then covers the classes and cells together) and, for unrelated pairs,
+  the smallest effect the profile could have detected.
 * :func:`trend` — the slope of a group's mean score against log2 of the factor's
   level (width) with units resampled jointly across levels.
 * :func:`depth_order` — for checkpoints: the mean score of the first-layer minus the
@@ -33,6 +34,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from repscope.findings.compute import NOT_JUDGED
 
 __all__ = ["DETECT_Z", "capability_alignment", "cell", "depth_order", "trend", "unit_weights"]
 
@@ -80,7 +83,8 @@ def cell(rows: list[dict[str, Any]], units: dict[tuple[str, str], tuple[str, str
     """
     counts = {v: sum(r["verdict"] == v for r in rows)
               for v in ("equivalent", "partial", "unrelated", "undetermined")}
-    scored = [r for r in rows if r["score"] is not None and np.isfinite(r["score"])]
+    scored = [r for r in rows if r["score"] is not None and np.isfinite(r["score"])
+              and r["reason"] != NOT_JUDGED]
     models = sorted({r["a"] for r in rows} | {r["b"] for r in rows})
     out: dict[str, Any] = {"n_pairs": len(rows), "n_models": len(models), "counts": counts,
                            "pairs": [[r["a"], r["b"]] for r in rows], "mean": None,
