@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from idx_files import fashion_like_files
 
-from repscope.findings.compute import guard_verdict
+from repscope.findings.compute import NOT_JUDGED, guard_verdict
 from repscope.findings.population import DEPTHS, plan
 from repscope.findings.sentences import fmt
 from repscope.findings.summary import cell, trend, unit_weights
@@ -89,13 +89,15 @@ def test_numbers_reproduced_from_the_database(run) -> None:
             assert c["n_pairs"] == len(rows)
             for v in ("equivalent", "partial", "unrelated", "undetermined"):
                 assert c["counts"][v] == sum(r["verdict"] == v for r in rows)
-            scores = [r["score"] for r in rows if r["score"] is not None]
+            judged = [r for r in rows if r["reason"] != NOT_JUDGED]
+            scores = [r["score"] for r in judged if r["score"] is not None]
+            assert (c["mean"] is None) == (not scores)
             if scores:
                 assert c["mean"] == pytest.approx(np.mean(scores), abs=1e-12)
                 if c["ci_low"] is not None:
                     assert c["ci_low"] <= c["ci_high"]
-                if all(r["pvalue_raw"] is not None for r in rows):
-                    assert c["p"] == pytest.approx(max(r["pvalue_raw"] for r in rows))
+                if all(r["pvalue_raw"] is not None for r in judged):
+                    assert c["p"] == pytest.approx(max(r["pvalue_raw"] for r in judged))
             if cls == "linear" and c["mean"] is not None:  # the sentence prints this number
                 assert f"{depth} layer:" in f["text"] and fmt(c["mean"]) in f["text"]
             checked += 1
@@ -160,7 +162,8 @@ def test_model_resampling_weights_and_intervals() -> None:
     assert unit_weights([("a", "b"), ("a", "a")], {"a": 2, "b": 3}).tolist() == [6.0, 2.0]
     rows = [{"a": f"m{i}", "b": f"m{j}", "score": 0.5 + 0.01 * (i + j), "verdict": "partial",
              "null_mean": 0.0, "ceiling": 0.9, "pvalue_raw": 0.01, "detectable": None,
-             "ci_low": None, "ci_high": None} for i in range(4) for j in range(i + 1, 4)]
+             "ci_low": None, "ci_high": None, "reason": "r"} for i in range(4)
+            for j in range(i + 1, 4)]
     units = {(r["a"], r["b"]): (r["a"], r["b"]) for r in rows}
     c = cell(rows, units, n_boot=200)
     assert c["ci_low"] < c["mean"] < c["ci_high"] and c["counts"]["partial"] == 6
