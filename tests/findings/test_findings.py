@@ -61,6 +61,10 @@ def test_output_structure(run) -> None:
     directions = {f["factor"] for f in data["findings"] if f["kind"] == "direction"}
     assert {"width", "time", "capability"} <= directions
     assert data["populations"]["all"]["image_models"] == len(plan("test").images)
+    # one-block language models: the middle layer is the first, stated once, not twice
+    lm = next(f for f in data["findings"] if f["factor"] == "language models")
+    assert "middle layer: the same layers as the first layer" in lm["text"]
+    assert not any(" | middle | " in e for e in lm["evidence"])
     assert all(v >= 0 for v in data["timings"].values())
 
 

@@ -37,7 +37,15 @@ def _group_cells(store: ResultsStore, groups: list[Group], settings: str, n_boot
     cells: dict[str, dict[str, Any]] = {}
     for g in groups:
         units = {(a, b): (ua, ub) for a, b, ua, ub in g.pairs}
+        seen: dict[frozenset[tuple[str, ...]], str] = {}
         for depth in DEPTHS:
+            layers = frozenset(tuple(r.values()) for a, b, _, _ in g.pairs for r in store.rows(
+                "SELECT DISTINCT a, b, layer_a, layer_b FROM profiles WHERE a = ? AND b = ? AND "
+                "depth = ? AND settings = ?", (a, b, depth, settings)))
+            if layers in seen:  # the same layers as a shallower depth (e.g. 2-block LMs)
+                cells[f"{g.key} | {depth} | same"] = {"same_as": seen[layers]}
+                continue
+            seen[layers] = depth
             for cls in CLASSES:
                 rows = [r for a, b, _, _ in g.pairs for r in store.rows(
                     "SELECT * FROM profiles WHERE a = ? AND b = ? AND depth = ? AND class = ? "
@@ -65,6 +73,8 @@ def _trend_findings(cells: dict[str, dict[str, Any]], groups: list[Group], n_boo
                     units = {(a, b): (ua, ub) for a, b, ua, ub in g.pairs}
                     data.append((g.level, c["scores"],
                                  [units[(a, b)] for a, b in c["scored_pairs"]]))
+                if not data:  # a depth that repeats a shallower one
+                    continue
                 t = trend(data, n_boot)
                 t.update(kind=kind, factor=factor, depth=depth, cls=cls)
                 out[f"trend | {factor} | {depth} | {cls}"] = t

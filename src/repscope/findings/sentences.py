@@ -49,6 +49,9 @@ def _shown(c: dict[str, Any]) -> bool:
 
 
 def _depth_clause(cells: dict[str, dict[str, Any]], g: Group, depth: str) -> str | None:
+    same = cells.get(f"{g.key} | {depth} | same")
+    if same:
+        return f"{depth} layer: the same layers as the {same['same_as']} layer"
     here = {cls: cells.get(cell_id(g, depth, cls)) for cls in CLASSES}
     here = {k: v for k, v in here.items() if v}
     if not here:
@@ -206,6 +209,9 @@ def overview(cells: dict[str, dict[str, Any]], findings: list[dict[str, Any]]
         key = f"{f['factor']}: {f['group']}"
         row = [str(f["number"]), key]
         for depth in DEPTHS:
+            if f"{key} | {depth} | same" in cells:
+                row.append(f"= {cells[f'{key} | {depth} | same']['same_as']} layer")
+                continue
             chain = {c: cells.get(f"{key} | {depth} | {c}") for c in
                      ("permutation", "orthogonal", "linear")}
             full = [c for c, v in chain.items() if v and v["counts"]["equivalent"]
