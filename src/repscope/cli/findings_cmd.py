@@ -8,8 +8,8 @@ import typer
 
 
 def findings(
-    quick: bool = typer.Option(False, "--quick", help="The quick preset (about 5 minutes "
-                               "on 2 cores from an empty zoo folder)."),
+    quick: bool = typer.Option(False, "--quick", help="The quick preset (86–101 s measured "
+                               "on 2 shared cores from an empty zoo folder)."),
     preset: str = typer.Option(None, "--preset", help="quick, full or test (tiny generated "
                                "data; overrides --quick)."),
     out: Path = typer.Option(None, "--out", "-o", help="Output folder (default "
