@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from idx_files import idx_bytes
+from idx_files import fashion_like_files
 
 from repscope.grounding import TESTS, run_grounding, zoo_from_arrays
 
@@ -59,18 +59,6 @@ def test_tests_that_do_not_apply_say_why_and_failures_do_not_crash() -> None:
     assert set(TESTS) == set(res.tests) | set(res.skipped)
 
 
-def _fashion_files(folder: Path) -> None:
-    rng = np.random.default_rng(0)
-
-    for prefix, n in (("train", 600), ("t10k", 200)):
-        labels = rng.integers(0, 10, size=n)
-        images = rng.integers(0, 60, size=(n, 28, 28))
-        for i, c in enumerate(labels):
-            images[i, 2 * c: 2 * c + 3] += 180
-        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(idx_bytes(images))
-        (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(idx_bytes(labels))
-
-
 def test_ground_cli_on_a_trained_zoo(tmp_path: Path, monkeypatch) -> None:
     pytest.importorskip("torch")
     from typer.testing import CliRunner
@@ -80,7 +68,7 @@ def test_ground_cli_on_a_trained_zoo(tmp_path: Path, monkeypatch) -> None:
 
     folder = tmp_path / "fashion"
     folder.mkdir()
-    _fashion_files(folder)
+    fashion_like_files(folder)
     monkeypatch.setitem(sources.SOURCES, "fashion_mnist",
                         replace(sources.SOURCES["fashion_mnist"], system_root=str(folder)))
     out = tmp_path / "out"

@@ -9,7 +9,15 @@ import sys
 
 import typer
 
-from repscope.cli import compare_cmd, ground_cmd, measures_cmd, paper_cmd, study_cmd, zoo_cmd
+from repscope.cli import (
+    compare_cmd,
+    findings_cmd,
+    ground_cmd,
+    measures_cmd,
+    paper_cmd,
+    study_cmd,
+    zoo_cmd,
+)
 from repscope.core.errors import RepscopeError, for_cli
 from repscope.core.version import __version__
 
@@ -30,6 +38,7 @@ app.add_typer(paper_cmd.app, name="paper")
 app.command("llv")(paper_cmd.llv)
 app.add_typer(zoo_cmd.app, name="zoo")
 app.command("ground")(ground_cmd.ground)
+app.command("findings")(findings_cmd.findings)
 
 
 def _version(value: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,7 @@ def report(
 
     from repscope.core.errors import RepscopeWarning
     from repscope.report import build_report
+    from repscope.report.sources import findings_page
     from repscope.storage.results_db import ResultsDB
     from repscope.study.runner import load_extras
 
@@ -131,11 +133,15 @@ def report(
     with ResultsDB(db_path) as db:
         db.check()
         results = db.to_pandas()
+    path = out or folder / "report.html"
+    extras = load_extras(folder)
+    page = findings_page(folder)
+    if page is not None:  # a relative link, so the folder can move as a whole
+        extras["findings_page"] = os.path.relpath(page, path.parent)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RepscopeWarning)  # printed below, once each
-        rep = build_report(results, load_extras(folder), title=title, fitted=fitted,
+        rep = build_report(results, extras, title=title, fitted=fitted,
                            adjust=adjust, q=q)
-    path = out or folder / "report.html"
     rep.write(path)
     for line in rep.warnings:
         typer.echo(f"warning: {line}", err=True)

@@ -60,7 +60,8 @@ def build_report(
         ``results.sqlite``) also supplies its ``extras.json`` unless
         ``extras`` is given.
     extras : dict, optional
-        ``description`` (str), ``findings`` (list of str), ``accuracies``
+        ``description`` (str), ``findings`` (list of str), ``findings_page`` (a
+        relative link to a ``repscope findings`` page), ``accuracies``
         ({model: accuracy}), ``profiles`` (list of dicts with model_a, layer_a,
         model_b, layer_b, sentence, strongest, classes), ``match_stability``
         (best-match stability under resampled inputs, from
@@ -123,6 +124,7 @@ def build_report(
                   f"n = {inputs} inputs.",
         "method_notes": _method_notes(results, method, q),
         "findings": list(extras.get("findings", [])),
+        "findings_page": extras.get("findings_page"),
         "accuracies": sorted((k, v) for k, v in (extras.get("accuracies") or {}).items()),
         "profiles": list(extras.get("profiles", [])),
         "adjust_label": method_label(method, q),

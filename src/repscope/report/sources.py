@@ -9,7 +9,18 @@ from typing import Any
 from repscope.core.errors import RepscopeError
 from repscope.views.frames import as_frame
 
-__all__ = ["load_results"]
+__all__ = ["findings_page", "load_results"]
+
+
+def findings_page(folder: str | Path) -> Path | None:
+    """The ``repscope findings`` page next to a study folder, when present: ``findings.html``
+    in the folder, in ``folder/findings*/`` or in a sibling ``findings*`` folder (the
+    newest)."""
+    folder = Path(folder)
+    pages = [folder / "findings.html", *folder.glob("findings*/findings.html"),
+             *folder.parent.glob("findings*/findings.html")]
+    found = [p for p in pages if p.is_file()]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 def _from_folder(folder: Path) -> tuple[Any, dict[str, Any]]:
     from repscope.storage.results_db import ResultsDB
