@@ -5,15 +5,17 @@ class at the last depth only, where both models give predictions; the softmax cl
 at the last depth where both give unembeddings) and writes one row per class into
 the results database, skipping rows already there for the same settings.
 
-One guard is applied on top of the profile's verdicts, and recorded
-(``verdict_profile`` keeps the profile's own): a class judged ``equivalent`` whose
-score does not exceed its permutation null's 95 % quantile, or whose Holm-adjusted
-p-value exceeds α, is reported ``undetermined`` — at d close to n/2 the simulated
-ceiling can fall to chance level, and "equivalent" must never be said of a pair
-that is not even distinguishable from unrelated data.  The permutation class of a
-pair of principal-component projections is ``undetermined`` as well (components
-mix units), and a stricter class is never left ``equivalent`` beside a looser class
-that the guard made ``undetermined``.
+One guard is applied on top of the profile's verdicts, and recorded (``verdict_profile``
+keeps the profile's own): a class judged ``equivalent`` whose score does not exceed its
+permutation null's 95 % quantile, or whose Holm-adjusted p-value exceeds α, is reported
+``undetermined`` — at d close to n/2 the simulated ceiling can fall to chance level, and
+"equivalent" must never be said of a pair that is not even distinguishable from
+unrelated data. (Since decision rules 2 the profile itself refuses such an
+``equivalent``; the guard stays as a second check, and the rules' version is part of the
+settings key, so stored rows are recomputed.) The permutation class of a pair of
+principal-component projections is ``undetermined`` as well (components mix units), and
+a stricter class is never left ``equivalent`` beside a looser class that the guard made
+``undetermined``.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from repscope.findings.representations import (
 )
 from repscope.findings.sentences import direction_findings, group_finding
 from repscope.findings.store import ResultsStore
+from repscope.inference.profile import DECISION_RULES
 
 __all__ = ["SENTENCE_ENCODERS", "run_findings"]
 
@@ -191,7 +192,7 @@ def run_findings(preset: str = "quick", *, out: str | Path, zoo: str | Path | No
                                a, b, ua, ub) for g in groups for a, b, ua, ub in g.pairs])
         settings = {k: p.settings[k] for k in ("n_inputs", "n_windows", "n_sentences",
                                                "n_boot", "n_margin", "mobilenet_size")}
-        settings.update(seed=0, guard=1, data=data_sha, tokenizer=tok_sha)
+        settings.update(seed=0, guard=1, rules=DECISION_RULES, data=data_sha, tokenizer=tok_sha)
         key = settings_key(settings)
         t = time.perf_counter()
         done = profile_pairs(store, reps, [(a, b) for g in groups

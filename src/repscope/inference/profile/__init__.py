@@ -42,7 +42,13 @@ from repscope.inference.profile.aspects import (
     assess_neighbourhood,
     decide_aspect,
 )
-from repscope.inference.profile.chain import CHAIN, ClassEvidence, assess_chain, decide_chain
+from repscope.inference.profile.chain import (
+    CHAIN,
+    DECISION_RULES,
+    ClassEvidence,
+    assess_chain,
+    decide_chain,
+)
 from repscope.inference.profile.result import (
     CLASS_ORDER,
     VERDICTS,
@@ -58,8 +64,8 @@ from repscope.inference.profile.softmax import (
 from repscope.inference.profile.spectrum import direction_spectrum
 from repscope.measures.registry import measure
 
-__all__ = ["CLASS_ORDER", "VERDICTS", "ClassVerdict", "InvarianceProfile", "profile",
-           "MIN_SAMPLES"]
+__all__ = ["CLASS_ORDER", "DECISION_RULES", "VERDICTS", "ClassVerdict", "InvarianceProfile",
+           "profile", "MIN_SAMPLES"]
 
 #: fewest inputs for the held-out fits of the chain classes (two halves of at least 10)
 MIN_SAMPLES = 20

@@ -54,10 +54,14 @@ from repscope.inference.profile.fits import (
     fitted_map,
 )
 
-__all__ = ["CHAIN", "ClassEvidence", "assess_chain", "decide_chain", "describe_p", "record_null",
-           "STRENGTH"]
+__all__ = ["CHAIN", "DECISION_RULES", "STRENGTH", "ClassEvidence", "assess_chain", "decide_chain",
+           "describe_p", "record_null"]
 
 CHAIN: tuple[str, ...] = ("permutation", "orthogonal", "linear")
+
+#: bumped whenever a verdict rule changes, so stored verdicts are recomputed (2: no
+#: ``equivalent`` where the margin is not told from chance)
+DECISION_RULES = 2
 
 #: how strong each verdict is, for the nesting rule (undetermined-but-above-null sits between)
 STRENGTH: dict[str, float] = {"unrelated": 1.0, "partial": 2.0, "ambiguous": 2.5,
