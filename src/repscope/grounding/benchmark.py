@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from repscope.core.progress import progress_bar
+from repscope.grounding.groups import GROUP_TESTS, describe_groups, group_strata
 from repscope.grounding.known_answers import TESTS, Dissimilarity, _edits, prepare_test
 from repscope.grounding.zoo import GroundingZoo
 
@@ -158,7 +159,14 @@ def run_grounding(zoo: GroundingZoo, measures: list[tuple[str, dict[str, Any]]] 
     tests = list(tests or TESTS)
     rng = np.random.default_rng(seed)
     S = len(zoo.models)
-    boots = [[zoo.models[i] for i in rng.integers(0, S, size=S)] for _ in range(n_boot)]
+    strata = group_strata(zoo.groups, zoo.models)  # intervention models: within their group
+    boots = []
+    for _ in range(n_boot):
+        b = [zoo.models[i] for i in rng.integers(0, S, size=S)]
+        for st in strata:
+            b += [st[i] for i in rng.integers(0, len(st), size=len(st))]
+        boots.append(b)  # the first S are the seeds, then the strata
+    everyone = zoo.models + [m for st in strata for m in st]
     shared: dict[str, Any] = {"jsd": {}}
     if any(t in ("sensitivity", "specificity") for t in tests) and zoo.networks:
         shared["edits"] = _edits(zoo, {})
@@ -175,8 +183,9 @@ def run_grounding(zoo: GroundingZoo, measures: list[tuple[str, dict[str, Any]]] 
                 if isinstance(fn, str):
                     skipped[t] = fn
                     continue
-                full = fn(zoo.models)
-                reps = np.array([fn(b) for b in boots], dtype=float)
+                full = fn(everyone if t in GROUP_TESTS else zoo.models)
+                reps = np.array([fn(b if t in GROUP_TESTS else b[:S]) for b in boots],
+                                dtype=float)
                 scores[(label, t)] = (full, reps, sum(d.failures.values()), d.calls)
             advance()
     rows = []
@@ -195,9 +204,11 @@ def run_grounding(zoo: GroundingZoo, measures: list[tuple[str, dict[str, Any]]] 
                         else (math.nan, math.nan))
             rows.append({"measure": m, "test": t, "score": float(full[i]), "ci_low": float(lo),
                          "ci_high": float(hi), "rank": int(rank[i]), "rank_low": float(rlo),
-                         "rank_high": float(rhi), "n_models": S,
+                         "rank_high": float(rhi),
+                         "n_models": len(zoo.groups[t]) if t in GROUP_TESTS else S,
                          "failed": scores[(m, t)][2], "evaluated": scores[(m, t)][3]})
     return GroundingResult(rows, run_tests, labels, skipped, zoo.description,
                            {"n_boot": n_boot, "seed": seed, "n_models": S,
                             "layers": zoo.layers, "n_inputs": int(zoo.labels.shape[0]),
+                            "groups": {t: describe_groups(g) for t, g in zoo.groups.items()},
                             "seconds": time.perf_counter() - start})

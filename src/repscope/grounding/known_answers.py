@@ -26,6 +26,10 @@ dissimilarity ``d``.
     Over pairs of seeds, Spearman ρ between ``d`` of their last hidden layers
     and the difference of their test accuracies / the mean Jensen–Shannon
     divergence of their output distributions.
+``label_randomisation``, ``shortcut``, ``augmentation`` (ReSi tests 3–5)
+    Models trained under the same intervention level should be closer to each
+    other than to the other levels: AUPRC of in-group against cross-group
+    pairs, averaged over groups (:mod:`repscope.grounding.groups`).
 ``monotonicity`` (ReSi test 6)
     Within a model, ``d`` between two layers should grow with their distance
     in depth.  Score: Spearman ρ between ``d`` and |i − j| per model, averaged.
@@ -42,6 +46,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from repscope.core.errors import RepscopeError, RepscopeWarning
+from repscope.grounding.groups import GROUP_TESTS, group_separation
 from repscope.grounding.zoo import GroundingZoo
 
 __all__ = ["TESTS", "Dissimilarity", "prepare_test"]
@@ -300,6 +305,16 @@ def specificity(zoo: GroundingZoo, d: Dissimilarity, cache: dict) -> Score:
     return score
 
 
+def _group_test(name: str) -> Callable[[GroundingZoo, Dissimilarity, dict], Score]:
+    def test(zoo: GroundingZoo, d: Dissimilarity, cache: dict) -> Score:
+        layer = zoo.group_layer
+        return group_separation(zoo.groups[name], lambda a, b: d(
+            (a, layer), zoo.reps[a][layer], (b, layer), zoo.reps[b][layer]))
+
+    test.__name__ = name
+    return test
+
+
 #: name → (function, what it needs, one line for the table)
 TESTS: dict[str, tuple[Callable[[GroundingZoo, Dissimilarity, dict], Score], str, str]] = {
     "layer_identification": (layer_identification, "≥ 2 seeds",
@@ -312,6 +327,8 @@ TESTS: dict[str, tuple[Callable[[GroundingZoo, Dissimilarity, dict], Score], str
                              "follows accuracy differences across seeds (ReSi test 1)"),
     "output_correlation": (output_correlation, "≥ 4 seeds",
                            "follows output differences (JSD) across seeds (ReSi test 2)"),
+    **{name: (_group_test(name), f"models grouped by {name.replace('_', ' ')} (≥ 2 groups, "
+              "one with ≥ 2 models)", line) for name, line in GROUP_TESTS.items()},
     "monotonicity": (monotonicity, "≥ 3 layers",
                      "grows with the distance between layers (ReSi test 6)"),
 }
@@ -325,6 +342,11 @@ def prepare_test(name: str, zoo: GroundingZoo, d: Dissimilarity, cache: dict) ->
     needs = {"layer_identification": seeds >= 2, "accuracy_correlation": seeds >= 4,
              "output_correlation": seeds >= 4, "monotonicity": layers >= 3,
              "sensitivity": can_rerun, "specificity": can_rerun and seeds >= 2}
+    for g in GROUP_TESTS:
+        sizes: dict[str, int] = {}
+        for label in zoo.groups.get(g, {}).values():
+            sizes[label] = sizes.get(label, 0) + 1
+        needs[g] = len(sizes) >= 2 and max(sizes.values()) >= 2
     if not needs[name]:
         return f"skipped: needs {TESTS[name][1]}"
     return TESTS[name][0](zoo, d, cache)
