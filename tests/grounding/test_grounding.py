@@ -50,8 +50,10 @@ def test_tests_that_do_not_apply_say_why_and_failures_do_not_crash() -> None:
     for layers in zoo.reps.values():
         layers["l2"] = layers["l2"][:, :12]  # layers of different widths
     res = run_grounding(zoo, [("cka", {}), ("permutation_procrustes", {})], n_boot=10)
-    assert res.skipped["sensitivity"] == "skipped: needs models that run from a layer"
-    assert res.skipped["accuracy_correlation"] == "skipped: needs ≥ 4 seeds"
+    assert res.skipped["sensitivity"] == ("skipped: needs models that run from a layer, with "
+                                          "outputs and labels")
+    assert res.skipped["accuracy_correlation"] == "skipped: needs ≥ 4 seeds with outputs and " \
+        "labels"
     assert "sensitivity" not in res.tests and "layer_identification" in res.tests
     perm = next(r for r in res.rows if r["measure"] == "permutation_procrustes"
                 and r["test"] == "layer_identification")
@@ -98,3 +100,25 @@ def test_ground_cli_on_a_trained_zoo(tmp_path: Path, monkeypatch) -> None:
     # the sensitivity test really reran the networks: edits changed accuracy
     sens = [r for r in data["rows"] if r["test"] == "sensitivity"]
     assert all(r["evaluated"] > 0 for r in sens)
+    # the group tests ran on models trained under interventions, recorded in the manifest
+    manifest = json.loads((tmp_path / "zoo" / "manifest.json").read_text())["models"]
+    kinds = {e["data"]["intervention"]["kind"] for e in manifest.values()
+             if e["data"]["intervention"]}
+    assert kinds == {"label_randomisation", "shortcut", "augmentation"}
+    group_rows = [r for r in data["rows"] if r["test"] == "shortcut"]
+    assert all(r["n_models"] == 4 and 0 <= r["score"] <= 1 for r in group_rows)
+    assert data["settings"]["groups"]["shortcut"]["chance"] == pytest.approx(1 / 5)
+    # the table is recomputed from the results database alone and matches the JSON
+    from repscope.grounding.benchmark import table_from_db
+
+    again = table_from_db(out)
+    assert json.dumps(again.rows) == json.dumps(data["rows"])  # NaN equal to NaN here
+    assert again.markdown() == (out / "grounding.md").read_text()
+    # a rerun into the same folder reads every value instead of recomputing it
+    res2 = CliRunner().invoke(app, ["ground", "--preset", "test", "-m", "cka", "-m",
+                                    "mean_cca", "-m", "RSA", "--n-boot", "20", "--out",
+                                    str(out), "--zoo", str(tmp_path / "zoo")])
+    assert res2.exit_code == 0, res2.output
+    data2 = json.loads((out / "grounding.json").read_text())
+    assert data2["settings"]["values_written"] == 0
+    assert json.dumps(data2["rows"]) == json.dumps(data["rows"])

@@ -26,7 +26,8 @@ from repscope.grounding.groups import GROUP_TESTS, describe_groups, group_strata
 from repscope.grounding.known_answers import TESTS, Dissimilarity, _edits, prepare_test
 from repscope.grounding.zoo import GroundingZoo
 
-__all__ = ["QUICK_MEASURES", "GroundingResult", "default_measures", "run_grounding"]
+__all__ = ["QUICK_MEASURES", "GroundingResult", "default_measures", "run_grounding",
+           "score_measures", "table_from_db"]
 
 
 #: the measures of the quick preset: one of most families, fast at its sizes (mean CCA and
@@ -148,15 +149,46 @@ def _rank(values: np.ndarray) -> np.ndarray:
 
 def run_grounding(zoo: GroundingZoo, measures: list[tuple[str, dict[str, Any]]] | None = None,
                   *, tests: list[str] | None = None, n_boot: int = 200, seed: int = 0,
-                  progress: bool | None = False) -> GroundingResult:
+                  progress: bool | None = False, db: str | Path | None = None
+                  ) -> GroundingResult:
     """Score ``measures`` (``[(name, params)]``, default :func:`default_measures`) on
-    ``tests`` (default: all of :data:`~repscope.grounding.known_answers.TESTS`)."""
+    ``tests`` (default: all of :data:`~repscope.grounding.known_answers.TESTS`).
+
+    ``db``: a folder whose ``grounding.sqlite`` receives every value computed
+    (:mod:`repscope.grounding.store`); values already there are read, not recomputed.
+    """
+    from repscope.grounding.store import GroundingStore, fingerprint, zoo_meta
+
+    measures = measures if measures is not None else default_measures()
+    tests = list(tests or TESTS)
+    shared: dict[str, Any] = {"jsd": {}}
+    if any(t in ("sensitivity", "specificity") for t in tests) and zoo.runnable:
+        shared["edits"] = _edits(zoo, {})
+    if db is None:
+        return score_measures(zoo, measures, tests, n_boot=n_boot, seed=seed, shared=shared,
+                              progress=progress)
+    store = GroundingStore(db, fingerprint(zoo))
+    try:
+        store.put_meta("zoo", zoo_meta(zoo, shared))
+        store.put_meta("measures", measures)
+        store.put_meta("settings", {"tests": tests, "n_boot": n_boot, "seed": seed})
+        return score_measures(zoo, measures, tests, n_boot=n_boot, seed=seed, shared=shared,
+                              progress=progress, store=store)
+    finally:
+        store.close()
+
+
+def score_measures(zoo: GroundingZoo, measures: list[tuple[str, dict[str, Any]]],
+                   tests: list[str], *, n_boot: int, seed: int, shared: dict[str, Any],
+                   progress: bool | None = False, store: Any = None, compute: bool = True
+                   ) -> GroundingResult:
+    """The scores behind :func:`run_grounding`; with ``store`` (a
+    :class:`~repscope.grounding.store.GroundingStore`) values are read from and written to
+    its database, and with ``compute=False`` only read (the table rebuilt from it)."""
     from repscope.measures.registry import measure
     from repscope.views.analysis import measure_label
 
     start = time.perf_counter()
-    measures = measures if measures is not None else default_measures()
-    tests = list(tests or TESTS)
     rng = np.random.default_rng(seed)
     S = len(zoo.models)
     strata = group_strata(zoo.groups, zoo.models)  # intervention models: within their group
@@ -167,18 +199,23 @@ def run_grounding(zoo: GroundingZoo, measures: list[tuple[str, dict[str, Any]]] 
             b += [st[i] for i in rng.integers(0, len(st), size=len(st))]
         boots.append(b)  # the first S are the seeds, then the strata
     everyone = zoo.models + [m for st in strata for m in st]
-    shared: dict[str, Any] = {"jsd": {}}
-    if any(t in ("sensitivity", "specificity") for t in tests) and zoo.networks:
-        shared["edits"] = _edits(zoo, {})
+    n_inputs = int(zoo.labels.shape[0])
     labels, skipped = [], {}
     scores: dict[tuple[str, str], tuple[float, np.ndarray, int, int]] = {}
     with progress_bar(len(measures), "grounding", progress) as advance:
         for name, params in measures:
             label = measure_label(name, params)
             labels.append(label)
-            d = Dissimilarity(measure(name, **params))
+            current = [""]
+            record = None if store is None or not compute else (
+                lambda kx, ky, v, e, name=name, params=params, current=current: store.record(
+                    current[0], name, params, n_inputs, kx, ky, v, e))
+            d = Dissimilarity(measure(name, **params),
+                              None if store is None else store.known(name, params),
+                              record, compute)
             cache: dict[Any, Any] = dict(shared)
             for t in tests:
+                current[0] = t
                 fn = prepare_test(t, zoo, d, cache)
                 if isinstance(fn, str):
                     skipped[t] = fn
@@ -211,4 +248,22 @@ def run_grounding(zoo: GroundingZoo, measures: list[tuple[str, dict[str, Any]]] 
                            {"n_boot": n_boot, "seed": seed, "n_models": S,
                             "layers": zoo.layers, "n_inputs": int(zoo.labels.shape[0]),
                             "groups": {t: describe_groups(g) for t, g in zoo.groups.items()},
+                            "values_written": None if store is None else store.n,
                             "seconds": time.perf_counter() - start})
+
+
+def table_from_db(folder: str | Path) -> GroundingResult:
+    """The table (scores, intervals, ranks) rebuilt from ``folder/grounding.sqlite`` alone:
+    no activations, no measure computed; a
+    :class:`~repscope.core.errors.RepscopeError` when a value the tests need is missing."""
+    from repscope.grounding.store import GroundingStore, StoredZoo, read_meta, stored_cache
+
+    meta = read_meta(folder)
+    store = GroundingStore(folder, meta["fingerprint"])
+    try:
+        return score_measures(StoredZoo(meta), [(n, dict(p)) for n, p in meta["measures"]],
+                              meta["settings"]["tests"], n_boot=meta["settings"]["n_boot"],
+                              seed=meta["settings"]["seed"], shared=stored_cache(meta),
+                              store=store, compute=False)
+    finally:
+        store.close()

@@ -58,11 +58,19 @@ class GroundingZoo:
     #: group tests (ReSi 3–5): test → {model → group label}; a grouped model that is not
     #: one of ``models`` needs only :attr:`group_layer` in ``reps``
     groups: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: whether ``labels`` are real (a study without labels has no accuracies)
+    has_labels: bool = True
 
     @property
     def group_layer(self) -> str:
         """The layer the group tests compare: the last hidden one (before the logits)."""
         return self.layers[-2] if len(self.layers) >= 2 else self.layers[-1]
+
+    @property
+    def runnable(self) -> bool:
+        """Whether every model can be run from a layer (the sensitivity tests need it)."""
+        return bool(self.networks) and all(hasattr(self.networks.get(m), "forward_from")
+                                           for m in self.models)
 
     def accuracy(self, model: str) -> float:
         return float((self.logits[model].argmax(1) == self.labels).mean())
