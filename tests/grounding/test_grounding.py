@@ -122,3 +122,15 @@ def test_ground_cli_on_a_trained_zoo(tmp_path: Path, monkeypatch) -> None:
     data2 = json.loads((out / "grounding.json").read_text())
     assert data2["settings"]["values_written"] == 0
     assert json.dumps(data2["rows"]) == json.dumps(data["rows"])
+    # the page: self-contained, the table and the recommendations derived from the rows
+    page = (out / "grounding.html").read_text()
+    assert "Which measure for which question" in page and "<script" not in page
+    assert "http://" not in page and "https://" not in page and 'src="data:image/png' in page
+    from repscope.grounding.advice import recommend
+
+    advice = recommend(data)
+    assert advice and all(a["sentence"] in page.replace("&#39;", "'") for a in advice)
+    lead = next(a for a in advice if a["tests"] == ["layer_identification"])
+    best = max((r for r in data["rows"] if r["test"] == "layer_identification"),
+               key=lambda r: r["score"])
+    assert lead["best"] == best["measure"]

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from repscope.core.progress import progress_bar
+from repscope.grounding.advice import chance_levels, recommend
 from repscope.grounding.groups import GROUP_TESTS, describe_groups, group_strata
 from repscope.grounding.known_answers import TESTS, Dissimilarity, _edits, prepare_test
 from repscope.grounding.zoo import GroundingZoo
@@ -75,7 +76,8 @@ class GroundingResult:
                 "measures": self.measures, "rows": self.rows}
 
     def write(self, folder: str | Path) -> list[Path]:
-        """``grounding.json``, ``grounding.csv``, ``grounding.md`` and ``grounding.png``."""
+        """``grounding.json``, ``grounding.csv``, ``grounding.md``, ``grounding.png`` (with
+        matplotlib) and ``grounding.html`` (with jinja2: the table and the recommendations)."""
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         paths = [out / "grounding.json", out / "grounding.csv", out / "grounding.md"]
@@ -89,7 +91,15 @@ class GroundingResult:
             paths.append(self.figure(out / "grounding.png"))
         except ImportError:
             pass
-        return paths
+        try:
+            from repscope.report.grounding_page import render_grounding_page
+        except ImportError:  # jinja2 absent: the other files are written
+            return paths
+        data = self.to_dict()
+        page = render_grounding_page(data, recommend(data), chance_levels(self.settings),
+                                     out / "grounding.png")
+        (out / "grounding.html").write_text(page, "utf-8")
+        return paths + [out / "grounding.html"]
 
     def markdown(self) -> str:
         """A measure × test table: score [95 % interval] (rank)."""
@@ -106,11 +116,19 @@ class GroundingResult:
                     cells.append(f"{r['score']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}] "
                                  f"({r['rank']})")
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        chance = chance_levels(self.settings)
+        lines.insert(2, "| *chance* | " + " | ".join(
+            f"{chance[t]:.2f}" if math.isfinite(chance.get(t, math.nan)) else "–"
+            for t in self.tests) + " |")
         notes = [f"- **{t}**: {TESTS[t][2]}" for t in self.tests]
         notes += [f"- **{t}**: {why}" for t, why in self.skipped.items()]
+        advice = [f"- {a['question']} ({', '.join(a['tests'])}): {a['sentence']}"
+                  for a in recommend(self.to_dict())]
         return (f"{self.description}\n\nScore [95 % interval over {self.settings.get('n_boot')} "
                 "resamples of the models] (rank among the measures, 1 = best).\n\n"
-                + "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n")
+                + "\n".join(lines) + "\n\n" + "\n".join(notes)
+                + "\n\nWhich measure for which question (read off the table):\n\n"
+                + "\n".join(advice) + "\n")
 
     def figure(self, path: str | Path) -> Path:
         from repscope.views.figures import heatmap
