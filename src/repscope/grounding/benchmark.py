@@ -12,6 +12,7 @@ too few samples, degenerate inputs: shown, never a crash).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -174,11 +175,21 @@ def run_grounding(zoo: GroundingZoo, measures: list[tuple[str, dict[str, Any]]] 
 
     ``db``: a folder whose ``grounding.sqlite`` receives every value computed
     (:mod:`repscope.grounding.store`); values already there are read, not recomputed.
+    NumPy's and torch's thread pools are limited to one thread while it runs.
     """
-    from repscope.grounding.store import GroundingStore, fingerprint, zoo_meta
+    from repscope.core.threads import single_threaded
 
     measures = measures if measures is not None else default_measures()
     tests = list(tests or TESTS)
+    with single_threaded():  # spinning BLAS threads cost 50× here on a busy 2-core machine
+        return _run(zoo, measures, tests, n_boot, seed, progress, db)
+
+
+def _run(zoo: GroundingZoo, measures: list[tuple[str, dict[str, Any]]], tests: list[str],
+         n_boot: int, seed: int, progress: bool | None, db: str | Path | None
+         ) -> GroundingResult:
+    from repscope.grounding.store import GroundingStore, fingerprint, zoo_meta
+
     shared: dict[str, Any] = {"jsd": {}}
     if any(t in ("sensitivity", "specificity") for t in tests) and zoo.runnable:
         shared["edits"] = _edits(zoo, {})
@@ -232,16 +243,18 @@ def score_measures(zoo: GroundingZoo, measures: list[tuple[str, dict[str, Any]]]
                               None if store is None else store.known(name, params),
                               record, compute)
             cache: dict[Any, Any] = dict(shared)
-            for t in tests:
-                current[0] = t
-                fn = prepare_test(t, zoo, d, cache)
-                if isinstance(fn, str):
-                    skipped[t] = fn
-                    continue
-                full = fn(everyone if t in GROUP_TESTS else zoo.models)
-                reps = np.array([fn(b if t in GROUP_TESTS else b[:S]) for b in boots],
-                                dtype=float)
-                scores[(label, t)] = (full, reps, sum(d.failures.values()), d.calls)
+            # one commit per measure: a killed run loses at most this measure's new values
+            with store.db.batch() if record is not None else contextlib.nullcontext():
+                for t in tests:
+                    current[0] = t
+                    fn = prepare_test(t, zoo, d, cache)
+                    if isinstance(fn, str):
+                        skipped[t] = fn
+                        continue
+                    full = fn(everyone if t in GROUP_TESTS else zoo.models)
+                    reps = np.array([fn(b if t in GROUP_TESTS else b[:S]) for b in boots],
+                                    dtype=float)
+                    scores[(label, t)] = (full, reps, sum(d.failures.values()), d.calls)
             advance()
     rows = []
     run_tests = [t for t in tests if t not in skipped]

@@ -26,12 +26,12 @@ __all__ = ["PRESETS", "GroundingZoo", "build_zoo", "zoo_from_arrays"]
 #: the intervention groups of ReSi tests 3–5: test → data variants (``full`` is the plain
 #: model; see :mod:`repscope.zoo.interventions`), trained with ``group_seeds`` seeds each
 PRESETS: dict[str, dict[str, Any]] = {
-    "quick": {"seeds": 3, "n_train": 12000, "epochs": 3.0, "width": 2, "n_inputs": 200,
+    "quick": {"seeds": 5, "n_train": 12000, "epochs": 3.0, "width": 2, "n_inputs": 300,
               "group_seeds": 2,
               "groups": {"label_randomisation": ("full", "rand50", "rand75"),
                          "shortcut": ("short0", "short75", "short100"),
                          "augmentation": ("full", "aug1", "aug3")}},
-    "full": {"seeds": 10, "n_train": None, "epochs": 4.0, "width": 4, "n_inputs": 2000,
+    "full": {"seeds": 10, "n_train": None, "epochs": 4.0, "width": 4, "n_inputs": 500,
              "group_seeds": 5,
              "groups": {"label_randomisation": ("full", "rand50", "rand75"),
                         "shortcut": ("short0", "short75", "short100"),
@@ -157,8 +157,11 @@ def build_zoo(preset: str = "quick", *, folder: str | Path | None = None,
                 groups.setdefault(test_name, {})[sp.name] = v
                 if v != "full" or s >= p["seeds"]:
                     extra[sp.name] = sp
-    zoo = train_population(specs + list(extra.values()), train, test, folder=folder,
-                           progress=progress)
+    from repscope.core.threads import single_threaded
+
+    with single_threaded():  # tiny networks: 2 spinning threads are much slower under load
+        zoo = train_population(specs + list(extra.values()), train, test, folder=folder,
+                               progress=progress)
     idx = np.sort(np.random.default_rng(777).permutation(len(test))[: p["n_inputs"]])
     x = test.images[idx]
     reps, logits, nets, group_reps = {}, {}, {}, {}
