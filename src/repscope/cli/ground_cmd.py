@@ -11,7 +11,7 @@ import typer
 def ground(
     study: Path = typer.Argument(None, help="A study TOML file: run the tests that apply to "
                                  "its own models (default: the built-in zoo)."),
-    quick: bool = typer.Option(False, "--quick", help="3 seeds, 8 measures, a small zoo "
+    quick: bool = typer.Option(False, "--quick", help="5 seeds, 10 measures, a small zoo "
                                "trained here (about a minute)."),
     preset: str = typer.Option(None, "--preset", help="quick, full or test (overrides "
                                "--quick)."),

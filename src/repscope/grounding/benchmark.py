@@ -32,11 +32,12 @@ __all__ = ["QUICK_MEASURES", "GroundingResult", "default_measures", "run_groundi
            "score_measures", "table_from_db"]
 
 
-#: the measures of the quick preset: one of most families, fast at its sizes (mean CCA and
-#: PWCCA cost seconds per layer pair where d ≥ n; they run in the full preset)
+#: the measures of the quick preset: one of most families, and the ones the published
+#: directions are about (linear CKA, mean CCA, SVCCA, PWCCA, Procrustes)
 QUICK_MEASURES: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("cka", {}), ("cka", {"kernel": "rbf"}), ("procrustes", {}), ("svcca", {}),
-    ("linear_regression", {}), ("rsa", {}), ("mutual_knn", {}), ("distance_correlation", {}),
+    ("cka", {}), ("cka", {"kernel": "rbf"}), ("procrustes", {}), ("mean_cca", {}),
+    ("svcca", {}), ("pwcca", {}), ("linear_regression", {}), ("rsa", {}), ("mutual_knn", {}),
+    ("distance_correlation", {}),
 )
 
 
