@@ -134,3 +134,21 @@ def test_ground_cli_on_a_trained_zoo(tmp_path: Path, monkeypatch) -> None:
     best = max((r for r in data["rows"] if r["test"] == "layer_identification"),
                key=lambda r: r["score"])
     assert lead["best"] == best["measure"]
+
+
+def test_results_database_refuses_another_zoo_and_rebuilds_without_activations(
+        tmp_path: Path) -> None:
+    from repscope.core.errors import RepscopeError
+    from repscope.grounding.benchmark import table_from_db
+
+    with pytest.raises(RepscopeError, match="no grounding database"):
+        table_from_db(tmp_path)
+    zoo = _latent_zoo(seeds=4, n=80)
+    res = run_grounding(zoo, [("cka", {}), ("rsa", {})], n_boot=15, db=tmp_path)
+    assert res.settings["values_written"] > 0
+    again = table_from_db(tmp_path)
+    assert json.dumps(again.rows) == json.dumps(res.rows)
+    assert again.tests == res.tests and again.skipped == res.skipped
+    other = _latent_zoo(seeds=4, n=80, noise=0.5)
+    with pytest.raises(RepscopeError, match="another zoo"):
+        run_grounding(other, [("cka", {})], n_boot=5, db=tmp_path)
