@@ -73,9 +73,15 @@ class GroundingResult:
         raise KeyError((measure, test))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"description": self.description, "settings": self.settings,
-                "tests": {t: TESTS[t][2] for t in self.tests}, "skipped": self.skipped,
-                "measures": self.measures, "rows": self.rows}
+        """The JSON form, with the chance level per test and the recommendations derived
+        from the rows (:mod:`repscope.grounding.advice`), which the report shows."""
+        out = {"description": self.description, "settings": self.settings,
+               "tests": {t: TESTS[t][2] for t in self.tests}, "skipped": self.skipped,
+               "measures": self.measures, "rows": self.rows,
+               "chance": {t: c for t, c in chance_levels(self.settings).items()
+                          if t in self.tests and math.isfinite(c)}}
+        out["advice"] = recommend(out)
+        return out
 
     def write(self, folder: str | Path) -> list[Path]:
         """``grounding.json``, ``grounding.csv``, ``grounding.md``, ``grounding.png`` (with
@@ -97,9 +103,7 @@ class GroundingResult:
             from repscope.report.grounding_page import render_grounding_page
         except ImportError:  # jinja2 absent: the other files are written
             return paths
-        data = self.to_dict()
-        page = render_grounding_page(data, recommend(data), chance_levels(self.settings),
-                                     out / "grounding.png")
+        page = render_grounding_page(self.to_dict(), out / "grounding.png")
         (out / "grounding.html").write_text(page, "utf-8")
         return paths + [out / "grounding.html"]
 
@@ -125,7 +129,7 @@ class GroundingResult:
         notes = [f"- **{t}**: {TESTS[t][2]}" for t in self.tests]
         notes += [f"- **{t}**: {why}" for t, why in self.skipped.items()]
         advice = [f"- {a['question']} ({', '.join(a['tests'])}): {a['sentence']}"
-                  for a in recommend(self.to_dict())]
+                  for a in self.to_dict()["advice"]]
         return (f"{self.description}\n\nScore [95 % interval over {self.settings.get('n_boot')} "
                 "resamples of the models] (rank among the measures, 1 = best).\n\n"
                 + "\n".join(lines) + "\n\n" + "\n".join(notes)
