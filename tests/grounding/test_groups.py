@@ -127,3 +127,22 @@ def test_augmentation_draws_only_for_aug_variants() -> None:
     assert augment_batch(x, "full", gen) is x and torch.equal(gen.get_state(), state)
     out = augment_batch(x, "aug2", gen)
     assert float(out.std()) == pytest.approx(0.4, rel=0.1)
+
+
+def test_advice_is_read_off_the_rows_and_skips_partly_failed_measures() -> None:
+    from repscope.grounding.advice import recommend
+
+    def row(m, score, lo, hi, failed=0):
+        return {"measure": m, "test": "layer_identification", "score": score, "ci_low": lo,
+                "ci_high": hi, "rank": 1, "failed": failed, "evaluated": 10}
+
+    result = {"tests": ["layer_identification"], "measures": ["a", "b", "c", "d"],
+              "settings": {"layers": ["x", "y", "z", "w"]},
+              "rows": [row("a", 1.0, 1.0, 1.0, failed=6), row("b", 0.8, 0.7, 0.9),
+                       row("c", 0.75, 0.6, 0.72), row("d", 0.3, 0.2, 0.4)]}
+    (a,) = recommend(result)
+    assert a["best"] == "b" and a["tied"] == ["c"] and a["above_chance"]
+    assert a["chance"] == pytest.approx(0.25)
+    assert "1 measure with failed comparisons" in a["sentence"]
+    result["rows"][1] = row("b", 0.8, 0.2, 0.9)
+    assert "reaches chance" in recommend(result)[0]["sentence"]

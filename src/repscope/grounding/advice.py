@@ -64,10 +64,14 @@ def recommend(result: dict[str, Any]) -> list[dict[str, Any]]:
         if not tests:
             continue
         stats: dict[str, tuple[float, float, float]] = {}
+        partial = 0
         for m in result["measures"]:
             cells = [r for r in rows if r["measure"] == m and r["test"] in tests]
             if len(cells) != len(tests) or not all(_finite(r["score"], r["ci_low"],
                                                            r["ci_high"]) for r in cells):
+                continue
+            if any(r.get("failed") for r in cells):  # scored on the comparisons that worked
+                partial += 1
                 continue
             stats[m] = tuple(sum(r[k] for r in cells) / len(cells)
                              for k in ("score", "ci_low", "ci_high"))  # type: ignore[assignment]
@@ -88,6 +92,9 @@ def recommend(result: dict[str, Any]) -> list[dict[str, Any]]:
                          + (f" and {len(tied) - 6} more" if len(tied) > 6 else ""))
         else:
             sentence += "; its interval is clear of every other measure's"
+        if partial:
+            sentence += (f"; {partial} measure{'s' if partial > 1 else ''} with failed "
+                         "comparisons on these tests not considered")
         if _finite(ch_mean) and not above:
             sentence += "; but its interval reaches chance, so this zoo does not show " \
                         "that any measure answers this question"

@@ -120,7 +120,8 @@ class GroundingResult:
                     cells.append("–" if r is None else f"n/a ({r['failed']} failed)")
                 else:
                     cells.append(f"{r['score']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}] "
-                                 f"({r['rank']})")
+                                 f"({r['rank']})" + (f" †{r['failed']}/{r['evaluated']} failed"
+                                                     if r["failed"] else ""))
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
         chance = chance_levels(self.settings)
         lines.insert(2, "| *chance* | " + " | ".join(
@@ -131,7 +132,8 @@ class GroundingResult:
         advice = [f"- {a['question']} ({', '.join(a['tests'])}): {a['sentence']}"
                   for a in self.to_dict()["advice"]]
         return (f"{self.description}\n\nScore [95 % interval over {self.settings.get('n_boot')} "
-                "resamples of the models] (rank among the measures, 1 = best).\n\n"
+                "resamples of the models] (rank among the measures, 1 = best); † k/m failed: "
+                "scored on the comparisons that worked, not recommended.\n\n"
                 + "\n".join(lines) + "\n\n" + "\n".join(notes)
                 + "\n\nWhich measure for which question (read off the table):\n\n"
                 + "\n".join(advice) + "\n")
