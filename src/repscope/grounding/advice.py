@@ -20,6 +20,8 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
     "Is this the same layer in another training run?": ("layer_identification",),
     "Does the measure see changes that cost accuracy (deleted components)?":
         ("sensitivity",),
+    "Does it see the loss of low-variance directions that cost accuracy?":
+        ("sensitivity_low",),
     "Does it move more for function-changing edits than for a different seed?":
         ("specificity",),
     "Does it follow how differently two models behave (accuracy, outputs)?":
@@ -30,7 +32,7 @@ QUESTIONS: dict[str, tuple[str, ...]] = {
 }
 
 #: chance level of the tests whose chance does not depend on the zoo
-CHANCE: dict[str, float] = {"sensitivity": 0.0, "specificity": 0.5,
+CHANCE: dict[str, float] = {"sensitivity": 0.0, "sensitivity_low": 0.0, "specificity": 0.5,
                             "accuracy_correlation": 0.0, "output_correlation": 0.0,
                             "monotonicity": 0.0}
 

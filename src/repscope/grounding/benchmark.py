@@ -198,7 +198,7 @@ def _run(zoo: GroundingZoo, measures: list[tuple[str, dict[str, Any]]], tests: l
     from repscope.grounding.store import GroundingStore, fingerprint, zoo_meta
 
     shared: dict[str, Any] = {"jsd": {}}
-    if any(t in ("sensitivity", "specificity") for t in tests) and zoo.runnable:
+    if any(t.startswith(("sensitivity", "specificity")) for t in tests) and zoo.runnable:
         shared["edits"] = _edits(zoo, {})
     if db is None:
         return score_measures(zoo, measures, tests, n_boot=n_boot, seed=seed, shared=shared,

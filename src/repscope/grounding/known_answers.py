@@ -16,7 +16,8 @@ dissimilarity ``d``.
     (1, 4, 16, … components) and from the low-variance end (50 %, 75 %, 90 % of
     the components) — run the rest of the network on the edited activations,
     and correlate ``d(original, edited)`` with the change in accuracy.
-    Score: Spearman ρ per model, averaged.
+    Score: Spearman ρ per model, averaged.  ``sensitivity_low``: the same over
+    the low-variance deletions only (Ding et al.'s own test).
 ``specificity`` (after Ding et al.)
     Seeds leave function (nearly) unchanged; deletions that cost at least 5
     accuracy points change it.  Score: the probability that a function-changing
@@ -286,7 +287,10 @@ def _edits(zoo: GroundingZoo, cache: dict) -> dict[str, list[tuple[str, str, np.
     return edits
 
 
-def sensitivity(zoo: GroundingZoo, d: Dissimilarity, cache: dict) -> Score:
+def _edit_correlation(zoo: GroundingZoo, d: Dissimilarity, cache: dict,
+                      keep: Callable[[str], bool]) -> Score:
+    """Spearman ρ per model between d(original, edited) and the accuracy change, over the
+    edits whose name ``keep`` accepts; averaged over the models."""
     edits = _edits(zoo, cache)
     dist = cache.setdefault(("edit_d", id(d)), {})
     per_model = {}
@@ -296,11 +300,21 @@ def sensitivity(zoo: GroundingZoo, d: Dissimilarity, cache: dict) -> Score:
             key = (m, layer, name)
             if key not in dist:
                 dist[key] = d((m, layer), zoo.reps[m][layer], ("edit", m, layer, name), x2)
-            vals.append(dist[key])
-            drops.append(drop)
+            if keep(name):
+                vals.append(dist[key])
+                drops.append(drop)
         d.forget("edit")
         per_model[m] = _spearman(vals, drops)
     return lambda models: _mean([per_model[m] for m in models])
+
+
+def sensitivity(zoo: GroundingZoo, d: Dissimilarity, cache: dict) -> Score:
+    return _edit_correlation(zoo, d, cache, lambda name: True)
+
+
+def sensitivity_low(zoo: GroundingZoo, d: Dissimilarity, cache: dict) -> Score:
+    """Only the deletions of the lowest-variance components (Ding et al.'s test)."""
+    return _edit_correlation(zoo, d, cache, lambda name: name.startswith("bottom"))
 
 
 def specificity(zoo: GroundingZoo, d: Dissimilarity, cache: dict) -> Score:
@@ -352,6 +366,9 @@ TESTS: dict[str, tuple[Callable[[GroundingZoo, Dissimilarity, dict], Score], str
                              "same layer of another seed is the most similar (Kornblith 2019)"),
     "sensitivity": (sensitivity, "models that run from a layer, with outputs and labels",
                     "tracks the accuracy lost by deleting principal components (Ding 2021)"),
+    "sensitivity_low": (sensitivity_low, "models that run from a layer, with outputs and "
+                        "labels", "tracks the accuracy lost by deleting the lowest-variance "
+                        "components only (Ding 2021)"),
     "specificity": (specificity, "≥ 2 seeds that run from a layer, with outputs and labels",
                     "moves more for function-changing edits than across seeds (Ding 2021)"),
     "accuracy_correlation": (accuracy_correlation, "≥ 4 seeds with outputs and labels",
@@ -372,7 +389,7 @@ def prepare_test(name: str, zoo: GroundingZoo, d: Dissimilarity, cache: dict) ->
     outputs = zoo.has_labels and all(m in zoo.logits for m in zoo.models)
     needs = {"layer_identification": seeds >= 2, "accuracy_correlation": seeds >= 4 and outputs,
              "output_correlation": seeds >= 4 and outputs, "monotonicity": layers >= 3,
-             "sensitivity": can_rerun and outputs,
+             "sensitivity": can_rerun and outputs, "sensitivity_low": can_rerun and outputs,
              "specificity": can_rerun and outputs and seeds >= 2}
     for g in GROUP_TESTS:
         sizes: dict[str, int] = {}
