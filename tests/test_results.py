@@ -183,3 +183,18 @@ def test_environment_versions():
     assert env["repscope_version"] == repscope.__version__
     assert env["numpy_version"] == np.__version__
     assert set(env) == {"repscope_version", "numpy_version", "torch_version", "python_version"}
+
+
+def test_batch_commits_together_and_rolls_back_on_error(db):
+    other = sqlite3.connect(str(db.path))
+    with db.batch():
+        db.insert(row())
+        db.insert(row(seed=1))
+        # not visible to another connection before the block ends
+        assert other.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 0
+    assert other.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 2
+    with pytest.raises(RuntimeError), db.batch():
+        db.insert(row(seed=2))
+        raise RuntimeError("stop")
+    assert len(db) == 2 and other.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 2
+    other.close()

@@ -50,8 +50,10 @@ def test_tests_that_do_not_apply_say_why_and_failures_do_not_crash() -> None:
     for layers in zoo.reps.values():
         layers["l2"] = layers["l2"][:, :12]  # layers of different widths
     res = run_grounding(zoo, [("cka", {}), ("permutation_procrustes", {})], n_boot=10)
-    assert res.skipped["sensitivity"] == "skipped: needs models that run from a layer"
-    assert res.skipped["accuracy_correlation"] == "skipped: needs ≥ 4 seeds"
+    assert res.skipped["sensitivity"] == ("skipped: needs models that run from a layer, with "
+                                          "outputs and labels")
+    assert res.skipped["accuracy_correlation"] == "skipped: needs ≥ 4 seeds with outputs and " \
+        "labels"
     assert "sensitivity" not in res.tests and "layer_identification" in res.tests
     perm = next(r for r in res.rows if r["measure"] == "permutation_procrustes"
                 and r["test"] == "layer_identification")
@@ -86,3 +88,58 @@ def test_ground_cli_on_a_trained_zoo(tmp_path: Path, monkeypatch) -> None:
     # the sensitivity test really reran the networks: edits changed accuracy
     sens = [r for r in data["rows"] if r["test"] == "sensitivity"]
     assert all(r["evaluated"] > 0 for r in sens)
+    # the group tests ran on models trained under interventions, recorded in the manifest
+    manifest = json.loads((tmp_path / "zoo" / "manifest.json").read_text())["models"]
+    kinds = {e["data"]["intervention"]["kind"] for e in manifest.values()
+             if e["data"]["intervention"]}
+    assert kinds == {"label_randomisation", "shortcut", "augmentation"}
+    group_rows = [r for r in data["rows"] if r["test"] == "shortcut"]
+    assert all(r["n_models"] == 4 and 0 <= r["score"] <= 1 for r in group_rows)
+    assert data["settings"]["groups"]["shortcut"]["chance"] == pytest.approx(1 / 5)
+    # the table is recomputed from the results database alone and matches the JSON
+    from repscope.grounding.benchmark import table_from_db
+
+    again = table_from_db(out)
+    assert json.dumps(again.rows) == json.dumps(data["rows"])  # NaN equal to NaN here
+    assert again.markdown() == (out / "grounding.md").read_text()
+    # a rerun into the same folder reads every value instead of recomputing it
+    res2 = CliRunner().invoke(app, ["ground", "--preset", "test", "-m", "cka", "-m",
+                                    "mean_cca", "-m", "RSA", "--n-boot", "20", "--out",
+                                    str(out), "--zoo", str(tmp_path / "zoo")])
+    assert res2.exit_code == 0, res2.output
+    data2 = json.loads((out / "grounding.json").read_text())
+    assert data2["settings"]["values_written"] == 0
+    assert json.dumps(data2["rows"]) == json.dumps(data["rows"])
+    # the page: self-contained, the table and the recommendations derived from the rows
+    page = (out / "grounding.html").read_text()
+    assert "Which measure for which question" in page and "<script" not in page
+    assert "http://" not in page and "https://" not in page and 'src="data:image/png' in page
+    from repscope.grounding.advice import recommend
+
+    advice = recommend(data)
+    assert advice and all(a["sentence"] in page.replace("&#39;", "'") for a in advice)
+    lead = next(a for a in advice if a["tests"] == ["layer_identification"])
+    clean = [r for r in data["rows"] if r["test"] == "layer_identification" and not r["failed"]]
+    assert lead["best"] == max(clean, key=lambda r: r["score"])["measure"]
+    failing = [r for r in data["rows"] if r["failed"] and r["test"] == "layer_identification"]
+    if failing:  # a measure scored on the comparisons that worked is never recommended
+        assert lead["best"] not in {r["measure"] for r in failing}
+        assert "failed comparisons" in lead["sentence"]
+
+
+def test_results_database_refuses_another_zoo_and_rebuilds_without_activations(
+        tmp_path: Path) -> None:
+    from repscope.core.errors import RepscopeError
+    from repscope.grounding.benchmark import table_from_db
+
+    with pytest.raises(RepscopeError, match="no grounding database"):
+        table_from_db(tmp_path)
+    zoo = _latent_zoo(seeds=4, n=80)
+    res = run_grounding(zoo, [("cka", {}), ("rsa", {})], n_boot=15, db=tmp_path)
+    assert res.settings["values_written"] > 0
+    again = table_from_db(tmp_path)
+    assert json.dumps(again.rows) == json.dumps(res.rows)
+    assert again.tests == res.tests and again.skipped == res.skipped
+    other = _latent_zoo(seeds=4, n=80, noise=0.5)
+    with pytest.raises(RepscopeError, match="another zoo"):
+        run_grounding(other, [("cka", {})], n_boot=5, db=tmp_path)

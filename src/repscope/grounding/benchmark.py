@@ -12,6 +12,7 @@ too few samples, degenerate inputs: shown, never a crash).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -22,17 +23,21 @@ from typing import Any
 import numpy as np
 
 from repscope.core.progress import progress_bar
+from repscope.grounding.advice import chance_levels, recommend
+from repscope.grounding.groups import GROUP_TESTS, describe_groups, group_strata
 from repscope.grounding.known_answers import TESTS, Dissimilarity, _edits, prepare_test
 from repscope.grounding.zoo import GroundingZoo
 
-__all__ = ["QUICK_MEASURES", "GroundingResult", "default_measures", "run_grounding"]
+__all__ = ["QUICK_MEASURES", "GroundingResult", "default_measures", "run_grounding",
+           "score_measures", "table_from_db"]
 
 
-#: the measures of the quick preset: one of most families, fast at its sizes (mean CCA and
-#: PWCCA cost seconds per layer pair where d ≥ n; they run in the full preset)
+#: the measures of the quick preset: one of most families, and the ones the published
+#: directions are about (linear CKA, mean CCA, SVCCA, PWCCA, Procrustes)
 QUICK_MEASURES: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("cka", {}), ("cka", {"kernel": "rbf"}), ("procrustes", {}), ("svcca", {}),
-    ("linear_regression", {}), ("rsa", {}), ("mutual_knn", {}), ("distance_correlation", {}),
+    ("cka", {}), ("cka", {"kernel": "rbf"}), ("procrustes", {}), ("mean_cca", {}),
+    ("svcca", {}), ("pwcca", {}), ("linear_regression", {}), ("rsa", {}), ("mutual_knn", {}),
+    ("distance_correlation", {}),
 )
 
 
@@ -68,12 +73,19 @@ class GroundingResult:
         raise KeyError((measure, test))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"description": self.description, "settings": self.settings,
-                "tests": {t: TESTS[t][2] for t in self.tests}, "skipped": self.skipped,
-                "measures": self.measures, "rows": self.rows}
+        """The JSON form, with the chance level per test and the recommendations derived
+        from the rows (:mod:`repscope.grounding.advice`), which the report shows."""
+        out = {"description": self.description, "settings": self.settings,
+               "tests": {t: TESTS[t][2] for t in self.tests}, "skipped": self.skipped,
+               "measures": self.measures, "rows": self.rows,
+               "chance": {t: c for t, c in chance_levels(self.settings).items()
+                          if t in self.tests and math.isfinite(c)}}
+        out["advice"] = recommend(out)
+        return out
 
     def write(self, folder: str | Path) -> list[Path]:
-        """``grounding.json``, ``grounding.csv``, ``grounding.md`` and ``grounding.png``."""
+        """``grounding.json``, ``grounding.csv``, ``grounding.md``, ``grounding.png`` (with
+        matplotlib) and ``grounding.html`` (with jinja2: the table and the recommendations)."""
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         paths = [out / "grounding.json", out / "grounding.csv", out / "grounding.md"]
@@ -87,7 +99,13 @@ class GroundingResult:
             paths.append(self.figure(out / "grounding.png"))
         except ImportError:
             pass
-        return paths
+        try:
+            from repscope.report.grounding_page import render_grounding_page
+        except ImportError:  # jinja2 absent: the other files are written
+            return paths
+        page = render_grounding_page(self.to_dict(), out / "grounding.png")
+        (out / "grounding.html").write_text(page, "utf-8")
+        return paths + [out / "grounding.html"]
 
     def markdown(self) -> str:
         """A measure × test table: score [95 % interval] (rank)."""
@@ -102,13 +120,23 @@ class GroundingResult:
                     cells.append("–" if r is None else f"n/a ({r['failed']} failed)")
                 else:
                     cells.append(f"{r['score']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}] "
-                                 f"({r['rank']})")
+                                 f"({r['rank']})" + (f" †{r['failed']}/{r['evaluated']} failed"
+                                                     if r["failed"] else ""))
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        chance = chance_levels(self.settings)
+        lines.insert(2, "| *chance* | " + " | ".join(
+            f"{chance[t]:.2f}" if math.isfinite(chance.get(t, math.nan)) else "–"
+            for t in self.tests) + " |")
         notes = [f"- **{t}**: {TESTS[t][2]}" for t in self.tests]
         notes += [f"- **{t}**: {why}" for t, why in self.skipped.items()]
+        advice = [f"- {a['question']} ({', '.join(a['tests'])}): {a['sentence']}"
+                  for a in self.to_dict()["advice"]]
         return (f"{self.description}\n\nScore [95 % interval over {self.settings.get('n_boot')} "
-                "resamples of the models] (rank among the measures, 1 = best).\n\n"
-                + "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n")
+                "resamples of the models] (rank among the measures, 1 = best); † k/m failed: "
+                "scored on the comparisons that worked, not recommended.\n\n"
+                + "\n".join(lines) + "\n\n" + "\n".join(notes)
+                + "\n\nWhich measure for which question (read off the table):\n\n"
+                + "\n".join(advice) + "\n")
 
     def figure(self, path: str | Path) -> Path:
         from repscope.views.figures import heatmap
@@ -147,37 +175,93 @@ def _rank(values: np.ndarray) -> np.ndarray:
 
 def run_grounding(zoo: GroundingZoo, measures: list[tuple[str, dict[str, Any]]] | None = None,
                   *, tests: list[str] | None = None, n_boot: int = 200, seed: int = 0,
-                  progress: bool | None = False) -> GroundingResult:
+                  progress: bool | None = False, db: str | Path | None = None
+                  ) -> GroundingResult:
     """Score ``measures`` (``[(name, params)]``, default :func:`default_measures`) on
-    ``tests`` (default: all of :data:`~repscope.grounding.known_answers.TESTS`)."""
+    ``tests`` (default: all of :data:`~repscope.grounding.known_answers.TESTS`).
+
+    ``db``: a folder whose ``grounding.sqlite`` receives every value computed
+    (:mod:`repscope.grounding.store`); values already there are read, not recomputed.
+    NumPy's and torch's thread pools are limited to one thread while it runs.
+    """
+    from repscope.core.threads import single_threaded
+
+    measures = measures if measures is not None else default_measures()
+    tests = list(tests or TESTS)
+    with single_threaded():  # spinning BLAS threads cost 50× here on a busy 2-core machine
+        return _run(zoo, measures, tests, n_boot, seed, progress, db)
+
+
+def _run(zoo: GroundingZoo, measures: list[tuple[str, dict[str, Any]]], tests: list[str],
+         n_boot: int, seed: int, progress: bool | None, db: str | Path | None
+         ) -> GroundingResult:
+    from repscope.grounding.store import GroundingStore, fingerprint, zoo_meta
+
+    shared: dict[str, Any] = {"jsd": {}}
+    if any(t.startswith(("sensitivity", "specificity")) for t in tests) and zoo.runnable:
+        shared["edits"] = _edits(zoo, {})
+    if db is None:
+        return score_measures(zoo, measures, tests, n_boot=n_boot, seed=seed, shared=shared,
+                              progress=progress)
+    store = GroundingStore(db, fingerprint(zoo))
+    try:
+        store.put_meta("zoo", zoo_meta(zoo, shared))
+        store.put_meta("measures", measures)
+        store.put_meta("settings", {"tests": tests, "n_boot": n_boot, "seed": seed})
+        return score_measures(zoo, measures, tests, n_boot=n_boot, seed=seed, shared=shared,
+                              progress=progress, store=store)
+    finally:
+        store.close()
+
+
+def score_measures(zoo: GroundingZoo, measures: list[tuple[str, dict[str, Any]]],
+                   tests: list[str], *, n_boot: int, seed: int, shared: dict[str, Any],
+                   progress: bool | None = False, store: Any = None, compute: bool = True
+                   ) -> GroundingResult:
+    """The scores behind :func:`run_grounding`; with ``store`` (a
+    :class:`~repscope.grounding.store.GroundingStore`) values are read from and written to
+    its database, and with ``compute=False`` only read (the table rebuilt from it)."""
     from repscope.measures.registry import measure
     from repscope.views.analysis import measure_label
 
     start = time.perf_counter()
-    measures = measures if measures is not None else default_measures()
-    tests = list(tests or TESTS)
     rng = np.random.default_rng(seed)
     S = len(zoo.models)
-    boots = [[zoo.models[i] for i in rng.integers(0, S, size=S)] for _ in range(n_boot)]
-    shared: dict[str, Any] = {"jsd": {}}
-    if any(t in ("sensitivity", "specificity") for t in tests) and zoo.networks:
-        shared["edits"] = _edits(zoo, {})
+    strata = group_strata(zoo.groups, zoo.models)  # intervention models: within their group
+    boots = []
+    for _ in range(n_boot):
+        b = [zoo.models[i] for i in rng.integers(0, S, size=S)]
+        for st in strata:
+            b += [st[i] for i in rng.integers(0, len(st), size=len(st))]
+        boots.append(b)  # the first S are the seeds, then the strata
+    everyone = zoo.models + [m for st in strata for m in st]
+    n_inputs = int(zoo.labels.shape[0])
     labels, skipped = [], {}
     scores: dict[tuple[str, str], tuple[float, np.ndarray, int, int]] = {}
     with progress_bar(len(measures), "grounding", progress) as advance:
         for name, params in measures:
             label = measure_label(name, params)
             labels.append(label)
-            d = Dissimilarity(measure(name, **params))
+            current = [""]
+            record = None if store is None or not compute else (
+                lambda kx, ky, v, e, name=name, params=params, current=current: store.record(
+                    current[0], name, params, n_inputs, kx, ky, v, e))
+            d = Dissimilarity(measure(name, **params),
+                              None if store is None else store.known(name, params),
+                              record, compute)
             cache: dict[Any, Any] = dict(shared)
-            for t in tests:
-                fn = prepare_test(t, zoo, d, cache)
-                if isinstance(fn, str):
-                    skipped[t] = fn
-                    continue
-                full = fn(zoo.models)
-                reps = np.array([fn(b) for b in boots], dtype=float)
-                scores[(label, t)] = (full, reps, sum(d.failures.values()), d.calls)
+            # one commit per measure: a killed run loses at most this measure's new values
+            with store.db.batch() if record is not None else contextlib.nullcontext():
+                for t in tests:
+                    current[0] = t
+                    fn = prepare_test(t, zoo, d, cache)
+                    if isinstance(fn, str):
+                        skipped[t] = fn
+                        continue
+                    full = fn(everyone if t in GROUP_TESTS else zoo.models)
+                    reps = np.array([fn(b if t in GROUP_TESTS else b[:S]) for b in boots],
+                                    dtype=float)
+                    scores[(label, t)] = (full, reps, sum(d.failures.values()), d.calls)
             advance()
     rows = []
     run_tests = [t for t in tests if t not in skipped]
@@ -195,9 +279,29 @@ def run_grounding(zoo: GroundingZoo, measures: list[tuple[str, dict[str, Any]]] 
                         else (math.nan, math.nan))
             rows.append({"measure": m, "test": t, "score": float(full[i]), "ci_low": float(lo),
                          "ci_high": float(hi), "rank": int(rank[i]), "rank_low": float(rlo),
-                         "rank_high": float(rhi), "n_models": S,
+                         "rank_high": float(rhi),
+                         "n_models": len(zoo.groups[t]) if t in GROUP_TESTS else S,
                          "failed": scores[(m, t)][2], "evaluated": scores[(m, t)][3]})
     return GroundingResult(rows, run_tests, labels, skipped, zoo.description,
                            {"n_boot": n_boot, "seed": seed, "n_models": S,
                             "layers": zoo.layers, "n_inputs": int(zoo.labels.shape[0]),
+                            "groups": {t: describe_groups(g) for t, g in zoo.groups.items()},
+                            "values_written": None if store is None else store.n,
                             "seconds": time.perf_counter() - start})
+
+
+def table_from_db(folder: str | Path) -> GroundingResult:
+    """The table (scores, intervals, ranks) rebuilt from ``folder/grounding.sqlite`` alone:
+    no activations, no measure computed; a
+    :class:`~repscope.core.errors.RepscopeError` when a value the tests need is missing."""
+    from repscope.grounding.store import GroundingStore, StoredZoo, read_meta, stored_cache
+
+    meta = read_meta(folder)
+    store = GroundingStore(folder, meta["fingerprint"])
+    try:
+        return score_measures(StoredZoo(meta), [(n, dict(p)) for n, p in meta["measures"]],
+                              meta["settings"]["tests"], n_boot=meta["settings"]["n_boot"],
+                              seed=meta["settings"]["seed"], shared=stored_cache(meta),
+                              store=store, compute=False)
+    finally:
+        store.close()

@@ -16,7 +16,8 @@ dissimilarity ``d``.
     (1, 4, 16, … components) and from the low-variance end (50 %, 75 %, 90 % of
     the components) — run the rest of the network on the edited activations,
     and correlate ``d(original, edited)`` with the change in accuracy.
-    Score: Spearman ρ per model, averaged.
+    Score: Spearman ρ per model, averaged.  ``sensitivity_low``: the same over
+    the low-variance deletions only (Ding et al.'s own test).
 ``specificity`` (after Ding et al.)
     Seeds leave function (nearly) unchanged; deletions that cost at least 5
     accuracy points change it.  Score: the probability that a function-changing
@@ -26,6 +27,10 @@ dissimilarity ``d``.
     Over pairs of seeds, Spearman ρ between ``d`` of their last hidden layers
     and the difference of their test accuracies / the mean Jensen–Shannon
     divergence of their output distributions.
+``label_randomisation``, ``shortcut``, ``augmentation`` (ReSi tests 3–5)
+    Models trained under the same intervention level should be closer to each
+    other than to the other levels: AUPRC of in-group against cross-group
+    pairs, averaged over groups (:mod:`repscope.grounding.groups`).
 ``monotonicity`` (ReSi test 6)
     Within a model, ``d`` between two layers should grow with their distance
     in depth.  Score: Spearman ρ between ``d`` and |i − j| per model, averaged.
@@ -42,9 +47,10 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from repscope.core.errors import RepscopeError, RepscopeWarning
+from repscope.grounding.groups import GROUP_TESTS, group_separation
 from repscope.grounding.zoo import GroundingZoo
 
-__all__ = ["TESTS", "Dissimilarity", "prepare_test"]
+__all__ = ["TESTS", "Dissimilarity", "prepare_test", "value_key"]
 
 #: accuracy drop that counts as a change of function (specificity)
 FUNCTION_CHANGE = 0.05
@@ -57,13 +63,18 @@ class Dissimilarity:
     ``nan`` and is counted in :attr:`failures`, never raised.
     """
 
-    def __init__(self, measure: Any) -> None:
+    def __init__(self, measure: Any, known: dict[tuple, tuple[float, str | None]] | None = None,
+                 record: Callable[[Any, Any, float, str | None], None] | None = None,
+                 compute: bool = True) -> None:
         self.measure = measure
         self.sign = -1.0 if measure.info.kind == "similarity" else 1.0
         self.symmetric = bool(measure.info.symmetric)
         self._prepared: dict[Any, Any] = {}
         self.failures: dict[str, int] = {}
         self.calls = 0
+        #: values already known (read from a results database): key → (value, error kind)
+        self.known = dict(known or {})
+        self.record, self.compute = record, compute
 
     def _prep(self, key: Any, x: np.ndarray) -> Any:
         if key not in self._prepared:
@@ -72,21 +83,47 @@ class Dissimilarity:
 
     def __call__(self, kx: Any, x: np.ndarray, ky: Any, y: np.ndarray) -> float:
         self.calls += 1
+        key = value_key(kx, ky)
+        if key not in self.known:
+            if not self.compute:
+                raise RepscopeError(f"the results database lacks {self.measure.info.name} on "
+                                    f"{key}: rerun repscope ground into this folder")
+            value, error = self._compute(kx, x, ky, y)
+            self.known[key] = (value, error)
+            if self.record is not None:
+                self.record(kx, ky, value, error)
+        value, error = self.known[key]
+        if error is not None:
+            self.failures[error] = self.failures.get(error, 0) + 1
+            return math.nan
+        return value
+
+    def _compute(self, kx: Any, x: np.ndarray, ky: Any, y: np.ndarray
+                 ) -> tuple[float, str | None]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RepscopeWarning)
                 warnings.simplefilter("ignore", RuntimeWarning)
                 v = float(self.measure.compare_prepared(self._prep(kx, x), self._prep(ky, y)))
         except RepscopeError as exc:
-            kind = type(exc).__name__
-            self.failures[kind] = self.failures.get(kind, 0) + 1
-            return math.nan
-        return self.sign * v if math.isfinite(v) else math.nan
+            return math.nan, type(exc).__name__
+        return (self.sign * v if math.isfinite(v) else math.nan), None
 
     def forget(self, prefix: Any) -> None:
         """Drop cached forms whose key starts with ``prefix`` (edited activations)."""
         for k in [k for k in self._prepared if isinstance(k, tuple) and k[:1] == (prefix,)]:
             del self._prepared[k]
+
+
+def value_key(kx: Any, ky: Any) -> tuple[str, str, str, str]:
+    """``(model_a, layer_a, model_b, layer_b)`` of a dissimilarity's cache keys; an edited
+    activation (``("edit", model, layer, edit)``) is layer ``"layer|edit"``."""
+    def cols(k: Any) -> tuple[str, str]:
+        if k[0] == "edit":
+            return str(k[1]), f"{k[2]}|{k[3]}"
+        return str(k[0]), str(k[1])
+
+    return (*cols(kx), *cols(ky))
 
 
 def _spearman(a: Sequence[float], b: Sequence[float]) -> float:
@@ -250,7 +287,10 @@ def _edits(zoo: GroundingZoo, cache: dict) -> dict[str, list[tuple[str, str, np.
     return edits
 
 
-def sensitivity(zoo: GroundingZoo, d: Dissimilarity, cache: dict) -> Score:
+def _edit_correlation(zoo: GroundingZoo, d: Dissimilarity, cache: dict,
+                      keep: Callable[[str], bool]) -> Score:
+    """Spearman ρ per model between d(original, edited) and the accuracy change, over the
+    edits whose name ``keep`` accepts; averaged over the models."""
     edits = _edits(zoo, cache)
     dist = cache.setdefault(("edit_d", id(d)), {})
     per_model = {}
@@ -260,11 +300,21 @@ def sensitivity(zoo: GroundingZoo, d: Dissimilarity, cache: dict) -> Score:
             key = (m, layer, name)
             if key not in dist:
                 dist[key] = d((m, layer), zoo.reps[m][layer], ("edit", m, layer, name), x2)
-            vals.append(dist[key])
-            drops.append(drop)
+            if keep(name):
+                vals.append(dist[key])
+                drops.append(drop)
         d.forget("edit")
         per_model[m] = _spearman(vals, drops)
     return lambda models: _mean([per_model[m] for m in models])
+
+
+def sensitivity(zoo: GroundingZoo, d: Dissimilarity, cache: dict) -> Score:
+    return _edit_correlation(zoo, d, cache, lambda name: True)
+
+
+def sensitivity_low(zoo: GroundingZoo, d: Dissimilarity, cache: dict) -> Score:
+    """Only the deletions of the lowest-variance components (Ding et al.'s test)."""
+    return _edit_correlation(zoo, d, cache, lambda name: name.startswith("bottom"))
 
 
 def specificity(zoo: GroundingZoo, d: Dissimilarity, cache: dict) -> Score:
@@ -300,18 +350,33 @@ def specificity(zoo: GroundingZoo, d: Dissimilarity, cache: dict) -> Score:
     return score
 
 
+def _group_test(name: str) -> Callable[[GroundingZoo, Dissimilarity, dict], Score]:
+    def test(zoo: GroundingZoo, d: Dissimilarity, cache: dict) -> Score:
+        layer = zoo.group_layer
+        return group_separation(zoo.groups[name], lambda a, b: d(
+            (a, layer), zoo.reps[a][layer], (b, layer), zoo.reps[b][layer]))
+
+    test.__name__ = name
+    return test
+
+
 #: name → (function, what it needs, one line for the table)
 TESTS: dict[str, tuple[Callable[[GroundingZoo, Dissimilarity, dict], Score], str, str]] = {
     "layer_identification": (layer_identification, "≥ 2 seeds",
                              "same layer of another seed is the most similar (Kornblith 2019)"),
-    "sensitivity": (sensitivity, "models that run from a layer",
+    "sensitivity": (sensitivity, "models that run from a layer, with outputs and labels",
                     "tracks the accuracy lost by deleting principal components (Ding 2021)"),
-    "specificity": (specificity, "≥ 2 seeds and models that run from a layer",
+    "sensitivity_low": (sensitivity_low, "models that run from a layer, with outputs and "
+                        "labels", "tracks the accuracy lost by deleting the lowest-variance "
+                        "components only (Ding 2021)"),
+    "specificity": (specificity, "≥ 2 seeds that run from a layer, with outputs and labels",
                     "moves more for function-changing edits than across seeds (Ding 2021)"),
-    "accuracy_correlation": (accuracy_correlation, "≥ 4 seeds",
+    "accuracy_correlation": (accuracy_correlation, "≥ 4 seeds with outputs and labels",
                              "follows accuracy differences across seeds (ReSi test 1)"),
-    "output_correlation": (output_correlation, "≥ 4 seeds",
+    "output_correlation": (output_correlation, "≥ 4 seeds with outputs and labels",
                            "follows output differences (JSD) across seeds (ReSi test 2)"),
+    **{name: (_group_test(name), f"models grouped by {name.replace('_', ' ')} (≥ 2 groups, "
+              "one with ≥ 2 models)", line) for name, line in GROUP_TESTS.items()},
     "monotonicity": (monotonicity, "≥ 3 layers",
                      "grows with the distance between layers (ReSi test 6)"),
 }
@@ -320,11 +385,17 @@ TESTS: dict[str, tuple[Callable[[GroundingZoo, Dissimilarity, dict], Score], str
 def prepare_test(name: str, zoo: GroundingZoo, d: Dissimilarity, cache: dict) -> Score | str:
     """The score function of test ``name``, or the reason it does not apply to ``zoo``."""
     seeds, layers = len(zoo.models), len(zoo.layers)
-    can_rerun = bool(zoo.networks) and all(hasattr(zoo.networks.get(m), "forward_from")
-                                          for m in zoo.models)
-    needs = {"layer_identification": seeds >= 2, "accuracy_correlation": seeds >= 4,
-             "output_correlation": seeds >= 4, "monotonicity": layers >= 3,
-             "sensitivity": can_rerun, "specificity": can_rerun and seeds >= 2}
+    can_rerun = zoo.runnable
+    outputs = zoo.has_labels and all(m in zoo.logits for m in zoo.models)
+    needs = {"layer_identification": seeds >= 2, "accuracy_correlation": seeds >= 4 and outputs,
+             "output_correlation": seeds >= 4 and outputs, "monotonicity": layers >= 3,
+             "sensitivity": can_rerun and outputs, "sensitivity_low": can_rerun and outputs,
+             "specificity": can_rerun and outputs and seeds >= 2}
+    for g in GROUP_TESTS:
+        sizes: dict[str, int] = {}
+        for label in zoo.groups.get(g, {}).values():
+            sizes[label] = sizes.get(label, 0) + 1
+        needs[g] = len(sizes) >= 2 and max(sizes.values()) >= 2
     if not needs[name]:
         return f"skipped: needs {TESTS[name][1]}"
     return TESTS[name][0](zoo, d, cache)

@@ -24,6 +24,7 @@ import numpy as np
 
 from repscope.core.errors import RepscopeError, RepscopeWarning
 from repscope.inference.multiple_testing import method_label
+from repscope.report.grounding_page import grounding_context
 from repscope.report.page import HtmlReport
 from repscope.report.payload import build_payload
 from repscope.report.sources import load_results
@@ -60,8 +61,11 @@ def build_report(
         ``results.sqlite``) also supplies its ``extras.json`` unless
         ``extras`` is given.
     extras : dict, optional
-        ``description`` (str), ``findings`` (list of str), ``findings_page`` (a
-        relative link to a ``repscope findings`` page), ``accuracies``
+        ``grounding`` (the JSON form of a ``repscope ground`` result: shown as the
+        section "Which measure to trust"; a study folder's ``grounding/grounding.json``
+        or ``grounding.json`` is found by itself), ``description`` (str), ``findings``
+        (list of str), ``findings_page`` (a relative link to a ``repscope findings``
+        page), ``accuracies``
         ({model: accuracy}), ``profiles`` (list of dicts with model_a, layer_a,
         model_b, layer_b, sentence, strongest, classes), ``match_stability``
         (best-match stability under resampled inputs, from
@@ -129,6 +133,7 @@ def build_report(
         "profiles": list(extras.get("profiles", [])),
         "adjust_label": method_label(method, q),
         "agreement_summary": _agreement_summary(payload.get("agreement") or {}),
+        "grounding": grounding_context(extras.get("grounding")),
     }
     return HtmlReport(title, payload, context, notes)
 

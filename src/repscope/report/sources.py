@@ -40,6 +40,12 @@ def _from_folder(folder: Path) -> tuple[Any, dict[str, Any]]:
         except (OSError, ValueError) as exc:
             raise RepscopeError(f"{path} is not readable JSON ({exc}); delete it and re-run "
                                 "the study to rebuild it") from exc
+    if "grounding" not in extras:  # repscope ground's result beside the study's, if any
+        from repscope.report.grounding_page import find_grounding
+
+        found = find_grounding(folder)
+        if found is not None:
+            extras["grounding"] = found
     return results, extras
 
 

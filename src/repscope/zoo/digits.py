@@ -94,6 +94,13 @@ class DigitsMLP(_torch().nn.Module):  # type: ignore[misc]
             x = getattr(self, f"layer{i}")(x)
         return self.logits(x)
 
+    def forward_from(self, layer: str, h: Any) -> Any:
+        """Logits from the output ``h`` of ``layer`` (the grounding sensitivity tests)."""
+        names = self.layer_names
+        for name in names[names.index(layer) + 1:]:
+            h = getattr(self, name)(h)
+        return h
+
 
 def train_digits_mlp(
     data: DigitsData,

@@ -122,11 +122,16 @@ def training_subset(labels: np.ndarray, spec: ModelSpec, n_classes: int = 10
     same for every model; ``half0``/``half1`` are its two disjoint halves
     (another fixed permutation); ``noise20`` replaces 20 % of the labels by a
     different class, drawn with a fixed seed (the same corrupted set for every
-    seed of the model).
+    seed of the model).  The interventions of :mod:`repscope.zoo.interventions`
+    (``rand<P>``, ``short<P>``, ``aug<S>``) start from the whole subset; ``rand<P>``
+    randomises its labels here, the others act on the images during training.
     """
-    if spec.data not in DATA_VARIANTS:
+    from repscope.zoo.interventions import parse_intervention, randomise_labels
+
+    if spec.data not in DATA_VARIANTS and parse_intervention(spec.data) is None:
         raise InvalidParameterError(f"unknown data variant {spec.data!r}; choose one of "
-                                    f"{', '.join(DATA_VARIANTS)}")
+                                    f"{', '.join(DATA_VARIANTS)} or an intervention "
+                                    "(rand<P>, short<P>, aug<S>)")
     n = labels.shape[0]
     idx = np.arange(n)
     if spec.n_train is not None:
@@ -144,4 +149,4 @@ def training_subset(labels: np.ndarray, spec: ModelSpec, n_classes: int = 10
         flip = rng.random(idx.size) < 0.2
         shift = rng.integers(1, n_classes, size=idx.size)
         y[flip] = (y[flip] + shift[flip]) % n_classes
-    return idx, y
+    return idx, randomise_labels(y, spec.data, n_classes)

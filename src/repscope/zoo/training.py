@@ -6,7 +6,8 @@ of a list on an image training set and writes, in the zoo folder
 
 * ``<model name>.pt`` — the state dict (read back with ``weights_only=True``);
 * ``manifest.json`` — one entry per model: its spec and factors, the training
-  data (name, SHA-256, number of inputs, label variant), steps, samples seen,
+  data (name, SHA-256, number of inputs, label variant, the intervention of
+  :mod:`repscope.zoo.interventions` if any), steps, samples seen,
   training FLOPs (6 × multiply–accumulates per input × samples seen: forward
   and backward), the weights' SHA-256, test accuracy (supervised) or
   reconstruction error (autoencoder), the seconds it took and the library
@@ -35,6 +36,7 @@ import numpy as np
 from repscope.core.errors import RepscopeError
 from repscope.core.optional import require
 from repscope.zoo.architectures import build_network, macs_per_input
+from repscope.zoo.interventions import augment_batch, describe, shortcut_images
 from repscope.zoo.population import ModelSpec, training_subset
 
 __all__ = ["MANIFEST_VERSION", "TrainedZoo", "load_network", "train_population", "zoo_dir"]
@@ -118,10 +120,11 @@ def _train_run(specs: list[ModelSpec], train: Any, test: Any, folder: Path,
     torch = require("torch", purpose="training the zoo")
     longest = max(specs, key=lambda s: s.epochs)
     idx, y = training_subset(train.labels, longest)
-    x = torch.as_tensor(train.images[idx])
+    x = torch.as_tensor(shortcut_images(train.images[idx], y, longest.data))
     yt = torch.as_tensor(y)
     torch.manual_seed(longest.seed)
     gen = torch.Generator().manual_seed(longest.seed)
+    aug_gen = torch.Generator().manual_seed(10_000 + longest.seed)  # drawn only by aug<S>
     model = build_network(longest.family, longest.width, longest.depth)
     opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     steps_per_epoch = int(np.ceil(len(x) / BATCH_SIZE))
@@ -144,7 +147,8 @@ def _train_run(specs: list[ModelSpec], train: Any, test: Any, folder: Path,
                 xb = x[b]
                 loss = torch.nn.functional.mse_loss(model.reconstruct(xb), xb.reshape(len(b), -1))
             else:
-                loss = torch.nn.functional.cross_entropy(model(x[b]), yt[b])
+                loss = torch.nn.functional.cross_entropy(
+                    model(augment_batch(x[b], longest.data, aug_gen)), yt[b])
             loss.backward()
             opt.step()
             step += 1
@@ -156,7 +160,8 @@ def _train_run(specs: list[ModelSpec], train: Any, test: Any, folder: Path,
                 out[spec.name] = {
                     "spec": spec.to_dict(),
                     "data": {"name": train.name, "sha256": train.sha256, "n": int(len(x)),
-                             "variant": spec.data, "test_name": test.name,
+                             "variant": spec.data, "intervention": describe(spec.data),
+                             "test_name": test.name,
                              "test_sha256": test.sha256},
                     "steps": step, "samples_seen": seen, "macs_per_input": macs,
                     "training_flops": 6 * macs * seen,
