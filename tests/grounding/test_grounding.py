@@ -143,3 +143,34 @@ def test_results_database_refuses_another_zoo_and_rebuilds_without_activations(
     other = _latent_zoo(seeds=4, n=80, noise=0.5)
     with pytest.raises(RepscopeError, match="another zoo"):
         run_grounding(other, [("cka", {})], n_boot=5, db=tmp_path)
+
+
+def test_ground_quick_on_real_fashion_mnist(tmp_path: Path) -> None:
+    """The quick preset as CI runs it: real Fashion-MNIST (installed by the README's set-up),
+    an empty zoo folder (training included); every output, and the table = the database."""
+    pytest.importorskip("torch")
+    from typer.testing import CliRunner
+
+    from repscope.cli.main import app
+    from repscope.grounding.benchmark import table_from_db
+    from repscope.zoo.sources import SOURCES, DataNotFoundError
+
+    try:
+        SOURCES["fashion_mnist"].locate()
+    except DataNotFoundError:
+        pytest.skip("Debian dataset-fashion-mnist absent (make data)")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["ground", "--quick", "--out", str(out), "--zoo",
+                                   str(tmp_path / "zoo")])
+    assert res.exit_code == 0, res.output
+    for name in ("grounding.json", "grounding.csv", "grounding.md", "grounding.png",
+                 "grounding.html", "grounding.sqlite"):
+        assert (out / name).stat().st_size > 500, name
+    data = json.loads((out / "grounding.json").read_text())
+    assert {"cka", "mean_cca"} <= set(data["measures"]) and data["skipped"] == {}
+    assert set(data["tests"]) == set(TESTS)
+    assert json.dumps(table_from_db(out).rows) == json.dumps(data["rows"])
+    # the known answer: CKA identifies layers across seeds well above chance (1 / 4 layers)
+    cka = next(r for r in data["rows"] if r["measure"] == "cka"
+               and r["test"] == "layer_identification")
+    assert cka["ci_low"] > data["chance"]["layer_identification"] == 0.25
