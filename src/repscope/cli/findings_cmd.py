@@ -23,6 +23,10 @@ def findings(
     no_real: bool = typer.Option(False, "--no-real", help="Skip MiniLM, MPNet and "
                                  "MobileNetV2."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress."),
+    grounding: Path = typer.Option(None, "--grounding", help="A `repscope ground` result "
+                                   "(grounding.json) to say which measure to trust for each "
+                                   "class; default: one in OUT or in a sibling grounding "
+                                   "folder."),
 ) -> None:
     """Numbered findings with CIs, nulls and BH control over model populations trained
     differently (seed, width, depth, architecture, objective, data, training time, tiny
@@ -32,7 +36,8 @@ def findings(
     name = preset or ("quick" if quick else "full")
     target = out or Path("repscope-out") / f"findings-{name}"
     data = run_findings(name, out=target, zoo=zoo, data_path=data_path,
-                        corpus_path=corpus_path, real=not no_real, progress=not no_progress)
+                        corpus_path=corpus_path, real=not no_real, progress=not no_progress,
+                        grounding=grounding)
     for f in data["findings"]:
         typer.echo(f"{f['number']}. {f['text']}")
     typer.echo(f"{len(data['findings'])} findings in {data['timings']['total']:.0f} s; wrote "

@@ -165,7 +165,9 @@ def _html(data: dict[str, Any]) -> str:
                      f"<span class=t>{html.escape(rest)}</span>{fig}"
                      f"<details><summary>evidence</summary>{_table(head, rows)}"
                      f"<p class=note>pairs: {html.escape(pairs + more)}</p></details></li>")
-    parts.append("</ol><h2>Populations and timings</h2>")
+    parts.append("</ol>")
+    parts.append(_grounding_html(data.get("grounding")))
+    parts.append("<h2>Populations and timings</h2>")
     parts.append(f"<pre>{html.escape(json.dumps(jsonable(data['populations']), indent=1))}\n"
                  f"{html.escape(json.dumps(jsonable(data['timings']), indent=1))}</pre>")
     parts.append("</body></html>")
@@ -176,9 +178,34 @@ def _markdown(data: dict[str, Any]) -> str:
     lines = [f"# repscope findings ({data['preset']} preset)", ""]
     for f in data["findings"]:
         lines.append(f"{f['number']}. {f['text']}")
+    g = data.get("grounding")
+    if g:
+        lines += ["", f"Which measure to trust for each class (grounding: {g['description']}):"]
+        lines += [f"- {c['sentence']}" for c in g["classes"].values()]
     if data["skipped"]:
         lines += ["", "Skipped: " + "; ".join(data["skipped"])]
     return "\n".join(lines) + "\n"
+
+
+def _grounding_html(g: dict[str, Any] | None) -> str:
+    """The section "Which measure to trust for each class", when a grounding result is given."""
+    if not g:
+        return ("<p class=note>No grounding result was given (<code>repscope ground</code>, "
+                "then <code>--grounding</code>): the page does not say which measure the "
+                "tests with a known answer support for each class.</p>")
+    head = ["class", "measure", "test", "score", "CI low", "CI high", "rank", "chance",
+            "failed"]
+    rows = [[cls, c["measure"], r["test"], fmt(r.get("score")), fmt(r.get("ci_low")),
+             fmt(r.get("ci_high")), f"{r.get('rank', '')} of {g['n_measures']}",
+             fmt(g["chance"].get(r["test"])), str(r.get("failed", 0))]
+            for cls, c in g["classes"].items() for r in c["rows"]]
+    items = "".join(f"<li>{html.escape(c['sentence'])}</li>" for c in g["classes"].values())
+    return ("<h2>Which measure to trust for each class</h2><p class=note>How the measure "
+            "closest to each class's statistic fared on the grounding tests with a known "
+            f"answer ({html.escape(g['description'])}; {html.escape(g['path'])}). The "
+            "profile's statistic is a held-out fit, not the measure itself: read this as "
+            f"evidence about the family.</p><ul>{items}</ul>"
+            f"<details><summary>rows</summary>{_table(head, rows)}</details>")
 
 
 def write_outputs(out: Path, data: dict[str, Any]) -> list[Path]:

@@ -28,6 +28,7 @@ import numpy as np
 from repscope.core.errors import RepscopeError
 from repscope.findings.compose import compute_results
 from repscope.findings.compute import knn_rows, profile_pairs, settings_key
+from repscope.findings.grounding_link import find_grounding, grounding_evidence
 from repscope.findings.page import write_outputs
 from repscope.findings.population import FindingsPlan, Group, plan
 from repscope.findings.representations import (
@@ -141,7 +142,8 @@ def _real_part(p: FindingsPlan, store: ResultsStore, reps: dict[str, Rep], image
 
 def run_findings(preset: str = "quick", *, out: str | Path, zoo: str | Path | None = None,
                  data_path: str | Path | None = None, corpus_path: str | Path | None = None,
-                 real: bool = True, progress: bool = True) -> dict[str, Any]:
+                 real: bool = True, progress: bool = True,
+                 grounding: str | Path | None = None) -> dict[str, Any]:
     """Compute the findings of ``preset`` into ``out`` (see the module docstring).
 
     Parameters
@@ -154,6 +156,10 @@ def run_findings(preset: str = "quick", *, out: str | Path, zoo: str | Path | No
     corpus_path : the language models' corpus file or folder (default: its package).
     real : compare MiniLM ↔ MPNet and MobileNetV2 (skipped, and said so, when absent).
     progress : progress lines on stderr.
+    grounding : a ``repscope ground`` result (``grounding.json``) whose evidence on the
+        measure closest to each class goes on the page; by default one found in ``out``
+        or in a sibling ``grounding`` folder (:func:`~repscope.findings.grounding_link.
+        find_grounding`), else none.
 
     Returns
     -------
@@ -224,6 +230,8 @@ def run_findings(preset: str = "quick", *, out: str | Path, zoo: str | Path | No
             "profiles_computed_now": done, "skipped": skipped, "timings": timings,
             "populations": _populations(p, groups, store), "findings": findings,
             "cells": cells, "trends": trends}
+    gpath = find_grounding(out, _path(grounding))
+    data["grounding"] = grounding_evidence(gpath) if gpath is not None else None
     write_outputs(out, data)
     store.close()
     return data
