@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from repscope.findings.compute import NOT_JUDGED
 
@@ -188,9 +189,8 @@ def _spearman(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> floa
         x, y = np.repeat(x[keep], w[keep].astype(int)), np.repeat(y[keep], w[keep].astype(int))
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return None
-    rx = np.argsort(np.argsort(x)).astype(float)
-    ry = np.argsort(np.argsort(y)).astype(float)
-    return float(np.corrcoef(rx, ry)[0, 1])
+    # average ranks for ties: pairs share mean accuracies, and resampled pairs repeat
+    return float(spearmanr(x, y).statistic)
 
 
 def capability_alignment(rows: list[dict[str, Any]], n_boot: int, n_perm: int = 999,
