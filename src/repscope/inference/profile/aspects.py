@@ -80,14 +80,17 @@ def decide_aspect(r: ClassEvidence, margin: float, alpha: float) -> None:
         r.detectable = float(min(1.0, r.null["q95"] + _Z80 * r.null["sd"]))
         r.reason = (f"not above chance ({describe_p(r)}); a share of common {what[4:]} of "
                     f"at least {r.detectable:.2f} would have been detected with 80 % power")
-    elif lo >= r.ceiling and r.null["q95"] >= r.ceiling:
-        r.verdict = "undetermined"
-        r.reason = (f"above chance ({describe_p(r)}) and above the margin {r.ceiling:.2f}, but "
-                    f"unrelated data of this shape already reach it (null 95 % quantile "
-                    f"{r.null['q95']:.2f}): too few inputs for this k to call {what} alike")
     elif lo >= r.ceiling:
-        r.verdict = "equivalent"
-        r.reason = f"the interval lies above {r.ceiling:.2f}: at most {pct} of {what} differ"
+        if r.null["q95"] >= r.ceiling:  # unrelated data already reach the margin
+            r.verdict = "undetermined"
+            r.reason = (f"above chance ({describe_p(r)}) and above the margin {r.ceiling:.2f}, "
+                        f"but unrelated data of this shape already reach it (null 95 % "
+                        f"quantile {r.null['q95']:.2f}): too few inputs for this k to call "
+                        f"{what} alike")
+        else:
+            r.verdict = "equivalent"
+            r.reason = (f"the interval lies above {r.ceiling:.2f}: at most {pct} of {what} "
+                        "differ")
     elif hi < r.ceiling:
         r.verdict = "partial"
         r.reason = (f"above chance ({describe_p(r)}) but more than {pct} of {what} differ "

@@ -265,18 +265,19 @@ def _decide(r: ClassEvidence, sims: dict[str, np.ndarray | None], margin: float,
             if r.detectable is not None else
             "even a map sharing 90 % of the variance would not be detected reliably here"))
         return
-    if all(r.directions[d] >= upper[d] for d in sims) and lower[binding] <= null["q95"]:
-        r.verdict = "undetermined"
-        r.reason = (f"above chance ({describe_p(r)}) and as high as a pair at the {pct} margin "
-                    f"would score, but at this n and these widths such a pair is not told "
-                    f"from unrelated data (the margin's lower {100 * alpha:g} % quantile "
-                    f"{lower[binding]:.3f} is within chance: null 95 % quantile "
-                    f"{null['q95']:.3f}): the held-out fits need more samples to call this "
-                    "class equivalent")
-    elif all(r.directions[d] >= upper[d] for d in sims):
-        r.verdict = "equivalent"
-        r.reason = (f"in both directions the held-out R² exceeds what a pair with {pct} of its "
-                    f"variance unexplained would reach ({max(upper.values()):.3f})")
+    if all(r.directions[d] >= upper[d] for d in sims):
+        if lower[binding] <= null["q95"]:  # the margin itself is not told from chance
+            r.verdict = "undetermined"
+            r.reason = (f"above chance ({describe_p(r)}) and as high as a pair at the {pct} "
+                        f"margin would score, but at this n and these widths such a pair is "
+                        f"not told from unrelated data (the margin's lower {100 * alpha:g} % "
+                        f"quantile {lower[binding]:.3f} is within chance: null 95 % quantile "
+                        f"{null['q95']:.3f}): the held-out fits need more samples to call "
+                        "this class equivalent")
+        else:
+            r.verdict = "equivalent"
+            r.reason = (f"in both directions the held-out R² exceeds what a pair with {pct} of "
+                        f"its variance unexplained would reach ({max(upper.values()):.3f})")
     elif any(r.directions[d] <= lower[d] for d in sims):
         r.verdict = "partial"
         worst = min(sims, key=lambda d: r.directions[d] - lower[d])
